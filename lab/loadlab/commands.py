@@ -1,0 +1,47 @@
+"""The command lines of our own processes: the single source the lab runs and the Helm chart is tested against.
+
+Each function returns argv with the interpreter first; the chart's containers run the same argv with `python`
+(or `locust`) from the image's PATH, and `tests/chart` compares everything after argv[0].
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = REPO_ROOT / "locust" / "locustfile.py"
+
+
+def api_serve(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "board", "serve", "--host", host, "--port", str(port)]
+
+
+def api_migrate() -> list[str]:
+    return [sys.executable, "-m", "board", "migrate"]
+
+
+def api_seed_users(count: int) -> list[str]:
+    return [sys.executable, "-m", "board", "seed-users", "--count", str(count)]
+
+
+def locust_options(options: Mapping[str, object]) -> list[str]:
+    """`{"users": 50, "headless": True}` -> `["--users", "50", "--headless"]`; False/None leave the flag out."""
+    argv: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value not in (False, None):
+            argv += [flag, str(value)]
+    return argv
+
+
+def locust_master(options: Mapping[str, object], locustfile: Path = LOCUSTFILE) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--master", *locust_options(options)]
+
+
+def locust_worker(master_port: int, options: Mapping[str, object] = {}, locustfile: Path = LOCUSTFILE) -> list[str]:  # noqa: B006 - read only
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
+            "--master-port", str(master_port), *locust_options(options)]  # fmt: skip

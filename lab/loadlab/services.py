@@ -1,0 +1,388 @@
+"""The data tier and its neighbours as real processes on loopback: Postgres, PgBouncer, Redis, exporters, Prometheus.
+
+Every service lives in its own folder under a work folder, listens on a free loopback port, and logs to
+``<workdir>/logs/<name>.log``. Postgres and PgBouncer refuse to run as root, so when we are root they run as
+the ``postgres`` account in folders it owns (see `process.service_user`). The test harness and `loadlab run`
+use these same classes, so what the tests prove is what the lab runs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from loadlab import commands
+from loadlab.process import Process, ServiceError, free_port, give_to, port_is_open, service_user, tail
+
+PG_BIN = Path(os.environ.get("LOADLAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PGBOUNCER = os.environ.get("LOADLAB_PGBOUNCER", "/usr/sbin/pgbouncer")
+REDIS_SERVER = os.environ.get("LOADLAB_REDIS_SERVER", "/usr/bin/redis-server")
+PROMETHEUS = os.environ.get("LOADLAB_PROMETHEUS", "/usr/bin/prometheus")
+POSTGRES_EXPORTER = os.environ.get("LOADLAB_POSTGRES_EXPORTER", "/usr/bin/prometheus-postgres-exporter")
+REDIS_EXPORTER = os.environ.get("LOADLAB_REDIS_EXPORTER", "/usr/bin/prometheus-redis-exporter")
+
+DB_NAME = "board"
+DB_USER = "board"
+START_TIMEOUT = 60.0
+
+
+def _reachable_by(path: Path, user: str) -> bool:
+    """True when `user` can walk down to `path` (every ancestor searchable by "other"); root's home is not."""
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def service_dir(workdir: Path, name: str, user: str | None) -> Path:
+    """A folder for `name` that `user` owns; outside `workdir` (linked from it) when `user` cannot reach it."""
+    preferred = workdir / name
+    if user is None or _reachable_by(workdir.resolve(), user):
+        preferred.mkdir(parents=True, exist_ok=True)
+        give_to(preferred, user)
+        return preferred
+    path = Path(tempfile.mkdtemp(prefix=f"loadlab-{name}-"))
+    path.chmod(0o755)
+    give_to(path, user)
+    if not preferred.exists():
+        preferred.symlink_to(path)
+    return path
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
+        return response.status == 200
+
+
+class Service:
+    """Base: one process, one port, one folder, one log."""
+
+    name = "service"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: Process | None = None
+        (workdir / "logs").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "logs" / f"{self.name}.log"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        """Die the hard way (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.stop(sig=signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def start(self) -> Service:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
+class Postgres(Service):
+    """A fresh cluster (initdb) with a `board` role and database; password auth on 127.0.0.1 only."""
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path, port: int | None = None, *, settings: Mapping[str, str] | None = None) -> None:
+        super().__init__(workdir, port)
+        self.user = service_user()
+        self.password = secrets.token_hex(12)
+        self.superuser_password = secrets.token_hex(12)
+        self.settings = {"max_connections": "300", **(settings or {})}
+        self.home: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.home is not None, "Postgres.start() first"
+        return self.home / "data"
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL the API uses when it talks to Postgres directly."""
+        return f"postgresql+asyncpg://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def exporter_dsn(self) -> str:
+        return f"postgresql://postgres:{self.superuser_password}@127.0.0.1:{self.port}/{DB_NAME}?sslmode=disable"
+
+    def _initdb(self) -> None:
+        self.home = service_dir(self.workdir, self.name, self.user)
+        pwfile = self.home / "pwfile"
+        pwfile.write_text(self.superuser_password + "\n")
+        give_to(self.home, self.user)
+        run_as(
+            [PG_BIN / "initdb", "-D", self.data_dir, "-U", "postgres", "--pwfile", pwfile,
+             "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions"],
+            self.user, self.log_path,
+        )  # fmt: skip
+        pwfile.unlink()
+
+    def start(self) -> Postgres:
+        first = self.home is None
+        if first:
+            self._initdb()
+        argv = [PG_BIN / "postgres", "-D", self.data_dir, "-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
+                "-c", "unix_socket_directories=", "-c", "logging_collector=off"]  # fmt: skip
+        for key, value in self.settings.items():
+            argv += ["-c", f"{key}={value}"]
+        # SIGINT is Postgres's "fast" shutdown: it rolls back open transactions and flushes what was committed.
+        self.process = Process(self.name, argv, self.log_path, user=self.user, stop_signal=signal.SIGINT).start()
+        self.process.wait_ready(self._ready, START_TIMEOUT)
+        if first:
+            self.psql(f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{self.password}'", db="postgres")
+            self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
+        return self
+
+    def _ready(self) -> bool:
+        result = subprocess.run(
+            [PG_BIN / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-q"], check=False, timeout=5
+        )
+        return result.returncode == 0
+
+    def psql(self, sql: str, db: str = DB_NAME) -> str:
+        """Run SQL as the superuser and return psql's unaligned output (for setup and consistency checks)."""
+        env = {**os.environ, "PGPASSWORD": self.superuser_password}
+        result = subprocess.run(
+            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
+             "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", sql],
+            env=env, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError(f"psql failed on {sql!r}: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def cleanup(self) -> None:
+        """Remove the cluster's files (when they live outside the work folder)."""
+        if self.home is not None and not self.home.is_relative_to(self.workdir):
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+class PgBouncer(Service):
+    """PgBouncer in transaction mode in front of `postgres`, with a stats user so an exporter can read it."""
+
+    name = "pgbouncer"
+
+    def __init__(
+        self, workdir: Path, postgres: Postgres, port: int | None = None, *, pool_size: int = 20,
+        max_client_conn: int = 2000, settings: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(workdir, port)
+        self.postgres = postgres
+        self.user = service_user()
+        self.pool_size = pool_size
+        self.max_client_conn = max_client_conn
+        self.settings = dict(settings or {})
+        self.home: Path | None = None
+
+    @property
+    def url(self) -> str:
+        pg = self.postgres
+        return f"postgresql+asyncpg://{DB_USER}:{pg.password}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def admin_dsn(self) -> str:
+        """DSN of PgBouncer's admin console (`SHOW POOLS`), for the exporter."""
+        return f"postgresql://{DB_USER}:{self.postgres.password}@127.0.0.1:{self.port}/pgbouncer"
+
+    def config(self) -> str:
+        lines = [
+            "[databases]",
+            f"{DB_NAME} = host=127.0.0.1 port={self.postgres.port} dbname={DB_NAME}",
+            "",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1",
+            f"listen_port = {self.port}",
+            "unix_socket_dir =",
+            "auth_type = scram-sha-256",
+            "auth_file = userlist.txt",
+            "pool_mode = transaction",
+            f"default_pool_size = {self.pool_size}",
+            f"max_client_conn = {self.max_client_conn}",
+            f"stats_users = {DB_USER}",
+            "ignore_startup_parameters = extra_float_digits",
+            "server_reset_query =",
+            "log_connections = 0",
+            "log_disconnections = 0",
+        ]
+        lines += [f"{key} = {value}" for key, value in self.settings.items()]
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> PgBouncer:
+        if self.home is None:
+            self.home = service_dir(self.workdir, self.name, self.user)
+        (self.home / "pgbouncer.ini").write_text(self.config())
+        (self.home / "userlist.txt").write_text(f'"{DB_USER}" "{self.postgres.password}"\n')
+        give_to(self.home, self.user)
+        self.process = Process(
+            self.name, [PGBOUNCER, "pgbouncer.ini"], self.log_path, user=self.user, cwd=self.home
+        ).start()
+        self.process.wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
+        return self
+
+
+class Redis(Service):
+    """A cache-only Redis: no persistence, loopback only."""
+
+    name = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        home = self.workdir / self.name
+        home.mkdir(parents=True, exist_ok=True)
+        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", home, "--daemonize", "no", "--maxmemory", "256mb",
+                "--maxmemory-policy", "allkeys-lru"]  # fmt: skip
+        self.process = Process(self.name, argv, self.log_path).start()
+        self.process.wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
+        return self
+
+
+class Exporter(Service):
+    """A Prometheus exporter binary serving /metrics on a loopback port."""
+
+    def __init__(self, workdir: Path, name: str, argv: Sequence[str | Path], env: Mapping[str, str] | None = None):
+        super().__init__(workdir)
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.env = {**os.environ, **(env or {})}
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Exporter:
+        argv = [a.replace("{port}", str(self.port)) for a in self.argv]
+        self.process = Process(self.name, argv, self.log_path, env=self.env).start()
+        self.process.wait_ready(lambda: http_ok(f"http://{self.target}/metrics"), START_TIMEOUT)
+        return self
+
+
+def postgres_exporter(workdir: Path, postgres: Postgres) -> Exporter:
+    return Exporter(
+        workdir, "postgres-exporter",
+        [POSTGRES_EXPORTER, "--web.listen-address=127.0.0.1:{port}", "--disable-settings-metrics"],
+        {"DATA_SOURCE_NAME": postgres.exporter_dsn},
+    )  # fmt: skip
+
+
+def redis_exporter(workdir: Path, redis: Redis) -> Exporter:
+    return Exporter(
+        workdir, "redis-exporter",
+        [REDIS_EXPORTER, f"-redis.addr={redis.url}", "-web.listen-address=127.0.0.1:{port}"],
+    )  # fmt: skip
+
+
+class Prometheus(Service):
+    """Prometheus scraping the given jobs every second (runs are short), with our alerting rules."""
+
+    name = "prometheus"
+
+    def __init__(
+        self, workdir: Path, jobs: Mapping[str, Sequence[str]], port: int | None = None, *,
+        rule_files: Sequence[Path] = (), scrape_interval: str = "1s",
+    ) -> None:  # fmt: skip
+        super().__init__(workdir, port)
+        self.jobs = {job: list(targets) for job, targets in jobs.items()}
+        self.rule_files = [str(p) for p in rule_files]
+        self.scrape_interval = scrape_interval
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> dict[str, object]:
+        jobs = {"prometheus": [f"127.0.0.1:{self.port}"], **self.jobs}
+        return {
+            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+            "rule_files": self.rule_files,
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in jobs.items()
+            ],
+        }
+
+    def start(self) -> Prometheus:
+        home = self.workdir / self.name
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "prometheus.yml"
+        config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=30d"]  # fmt: skip
+        self.process = Process(self.name, argv, self.log_path).start()
+        self.process.wait_ready(lambda: http_ok(f"{self.url}/-/ready"), START_TIMEOUT)
+        return self
+
+
+def run_as(argv: Sequence[str | Path], user: str | None, log_path: Path, timeout: float = 120.0) -> None:
+    """Run a short command (e.g. initdb) to completion as `user`, appending its output to `log_path`."""
+    proc = Process(Path(str(argv[0])).name, argv, log_path, user=user).start()
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.stop()
+        raise ServiceError(f"{argv[0]} timed out") from None
+    if code != 0:
+        raise ServiceError(f"{argv[0]} failed ({code}):\n{tail(log_path)}")
+
+
+class Api(Service):
+    """The board API (`python -m board serve`), configured only through its `BOARD_` environment."""
+
+    name = "api"
+
+    def __init__(self, workdir: Path, env: Mapping[str, str], port: int | None = None, *, name: str = "api") -> None:
+        super().__init__(workdir, port)
+        self.name = name
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, argv: Sequence[str], timeout: float = 300.0) -> None:
+        """Run one of the API's CLI commands (migrate, seed-users) with the API's environment."""
+        proc = Process(f"{self.name}-cli", argv, self.log_path, env=self.env).start()
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.stop()
+            raise ServiceError(f"{' '.join(argv)} timed out") from None
+        if code != 0:
+            raise ServiceError(f"{' '.join(argv)} failed ({code}):\n{tail(self.log_path)}")
+
+    def migrate(self) -> None:
+        self.run(commands.api_migrate())
+
+    def seed_users(self, count: int) -> None:
+        self.run(commands.api_seed_users(count))
+
+    def start(self) -> Api:
+        self.process = Process(self.name, commands.api_serve("127.0.0.1", self.port), self.log_path, env=self.env)
+        self.process.start()
+        self.process.wait_ready(lambda: http_ok(f"{self.url}/readyz"), START_TIMEOUT)
+        return self
