@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test suite: installs what is missing, then runs every test (unit, integration on real services, chart, e2e).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/bootstrap.sh test
+export PATH="$PWD/.tools/bin:$PATH"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
