@@ -1,0 +1,82 @@
+"""Every knob of the API, read from `BOARD_` environment variables (names in docs/contracts.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only for BOARD_DEV_MODE=true: a known secret must never sign tokens anywhere real.
+DEV_JWT_SECRET = "board-dev-mode-insecure-secret-do-not-deploy"
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOARD_", extra="ignore", use_attribute_docstrings=True)
+
+    database_url: str = Field(repr=False)
+    """`postgresql+asyncpg://user:pw@host:port/db` (PgBouncer or Postgres)."""
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    """SQLAlchemy pool size."""
+    db_max_overflow: int = Field(10, ge=0, le=1000)
+    """SQLAlchemy max overflow beyond the pool size."""
+    db_pool_timeout: float = Field(2.0, gt=0, le=300)
+    """Seconds to wait for a pool checkout before answering 503."""
+    db_statement_cache: bool = False
+    """asyncpg + SQLAlchemy prepared-statement caches (must be false behind PgBouncer transaction mode)."""
+    db_pool_pre_ping: bool = True
+    """Check a connection on checkout, so the API recovers after DB/pooler restarts."""
+    redis_url: str = ""
+    """`redis://host:port/0`; empty disables the cache."""
+    cache_enabled: bool = True
+    """Cache the first page of `GET /posts/` in Redis."""
+    cache_ttl_seconds: float = Field(5.0, gt=0, le=86400)
+    """Cache entry lifetime in seconds."""
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+    """bcrypt cost factor."""
+    hash_in_executor: bool = True
+    """False runs hash/verify on the event loop (the seed's baseline)."""
+    executor_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    """bcrypt thread pool size."""
+    executor_queue_limit: int = Field(64, ge=0, le=100_000)
+    """Tasks allowed to wait beyond the busy workers before new ones get a 503."""
+    jwt_secret: str = Field("", repr=False)
+    """HS256 signing secret, at least 32 characters (required unless dev mode)."""
+    jwt_ttl_seconds: int = Field(3600, ge=1, le=30 * 86400)
+    """Access token lifetime in seconds."""
+    dev_mode: bool = False
+    """Allows the built-in JWT secret (local experiments only)."""
+    page_default_limit: int = Field(20, ge=1)
+    """`GET /posts/` default page size."""
+    page_max_limit: int = Field(100, ge=1, le=10_000)
+    """`GET /posts/` maximum page size."""
+    max_body_bytes: int = Field(65536, ge=1024, le=64 * 1024 * 1024)
+    """Request bodies above this many bytes get 413."""
+    retry_after_seconds: int = Field(1, ge=1, le=3600)
+    """`Retry-After` value sent with every 503."""
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    """uvicorn / application log level."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.jwt_secret:
+            if not self.dev_mode:
+                raise ValueError("BOARD_JWT_SECRET is required (or set BOARD_DEV_MODE=true for local use)")
+            self.jwt_secret = DEV_JWT_SECRET
+        elif len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH and not self.dev_mode:
+            raise ValueError(f"BOARD_JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters")
+        if self.jwt_secret == DEV_JWT_SECRET and not self.dev_mode:
+            raise ValueError("BOARD_JWT_SECRET is the built-in dev secret; set BOARD_DEV_MODE=true or a real secret")
+        if self.page_default_limit > self.page_max_limit:
+            raise ValueError(
+                f"BOARD_PAGE_DEFAULT_LIMIT={self.page_default_limit} exceeds BOARD_PAGE_MAX_LIMIT={self.page_max_limit}"
+            )
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            raise ValueError(f"BOARD_DATABASE_URL must start with postgresql+asyncpg://, got {self.database_url!r}")
+        return self
+
+    @property
+    def cache_active(self) -> bool:
+        return self.cache_enabled and bool(self.redis_url)

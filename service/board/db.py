@@ -1,0 +1,81 @@
+"""Engine, pool instrumentation and the per-request session factory."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from board.config import Settings
+from board.metrics import GaugeCollector, Metrics
+
+
+class TimedQueuePool(AsyncAdaptedQueuePool):
+    """The async queue pool, timing each checkout (queue wait, connect and pre-ping) for the metrics.
+
+    SQLAlchemy's pool events fire after a checkout, so they cannot see the wait itself; wrapping
+    `connect()` measures exactly what a request waits for. `recreate()` keeps the subclass.
+    """
+
+    metrics: Metrics | None = None
+
+    def connect(self) -> Any:
+        start = time.perf_counter()
+        try:
+            return super().connect()
+        except exc.TimeoutError:
+            if self.metrics is not None:
+                self.metrics.pool_timeouts.inc()
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.pool_wait.observe(time.perf_counter() - start)
+
+
+def _unique_statement_name() -> str:
+    # PgBouncer in transaction mode may hand the next statement to another server connection, where a
+    # name reused by asyncpg could collide; SQLAlchemy's asyncpg docs recommend unique names.
+    return f"__asyncpg_{uuid4()}__"
+
+
+def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEngine:
+    connect_args: dict[str, Any] = {}
+    if not settings.db_statement_cache:
+        connect_args = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
+    pool_class = type("BoardPool", (TimedQueuePool,), {"metrics": metrics})
+    engine = create_async_engine(
+        settings.database_url,
+        poolclass=pool_class,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        connect_args=connect_args,
+    )
+    if metrics is not None:
+        pool = engine.sync_engine.pool
+        metrics.add_collector(
+            GaugeCollector(
+                {
+                    "board_db_pool_connections_in_use": ("Connections checked out of the pool", pool.checkedout),
+                    "board_db_pool_connections_idle": ("Connections idle in the pool", pool.checkedin),
+                    # SQLAlchemy counts overflow from -pool_size; only the part beyond the pool is overflow.
+                    "board_db_pool_overflow": ("Overflow connections open", lambda: max(0, pool.overflow())),
+                    "board_db_pool_size": ("Configured pool size", lambda: settings.db_pool_size),
+                    "board_db_pool_max_overflow": ("Configured max overflow", lambda: settings.db_max_overflow),
+                }
+            )
+        )
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,54 @@
+"""Domain exceptions raised below the routes; `handlers.py` maps each to a JSON response."""
+
+from __future__ import annotations
+
+
+class BoardError(Exception):
+    status_code = 400
+    detail = "bad request"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+
+
+class PostNotFound(BoardError):
+    status_code = 404
+    detail = "post not found"
+
+
+class UsernameTaken(BoardError):
+    status_code = 409
+    detail = "username already taken"
+
+
+class InvalidCredentials(BoardError):
+    status_code = 401
+    detail = "incorrect username or password"
+
+
+class InvalidToken(BoardError):
+    status_code = 401
+    detail = "invalid or expired token"
+
+
+class Overloaded(BoardError):
+    """Answered with 503 + Retry-After; `reason` is the `board_overload_rejections_total` label."""
+
+    status_code = 503
+    reason = "overload"
+
+
+class ExecutorFull(Overloaded):
+    detail = "server busy: password hashing queue full"
+    reason = "executor_full"
+
+
+class PoolTimeout(Overloaded):
+    detail = "server busy: no database connection available"
+    reason = "pool_timeout"
+
+
+class DatabaseUnavailable(BoardError):
+    status_code = 503
+    detail = "database unavailable"

@@ -1,0 +1,86 @@
+"""A bounded thread pool for bcrypt: full queue -> `ExecutorFull` at once instead of an unbounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from board.errors import ExecutorFull
+from board.metrics import GaugeCollector, Metrics
+
+T = TypeVar("T")
+
+
+class BoundedExecutor:
+    """At most `workers` tasks run and `queue_limit` wait; the next one is refused.
+
+    bcrypt releases the GIL while hashing, so threads give real parallelism. With `inline=True`
+    tasks run on the calling (event loop) thread: the seed's blocking baseline, kept measurable.
+    """
+
+    def __init__(self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False) -> None:
+        assert workers >= 1, "workers must be >= 1"
+        assert queue_limit >= 0, "queue_limit must be >= 0"
+        self.workers = workers
+        self.queue_limit = queue_limit
+        self.inline = inline
+        self._metrics = metrics
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._lock = threading.Lock()
+        self._pending = 0  # submitted, not finished (touched on the loop thread only)
+        self._busy = 0  # running in a worker (touched under the lock)
+        metrics.add_collector(
+            GaugeCollector(
+                {
+                    "board_executor_workers": ("bcrypt executor worker threads", lambda: self.workers),
+                    "board_executor_queue_limit": ("Tasks allowed to wait for a worker", lambda: self.queue_limit),
+                    "board_executor_queue_depth": ("Tasks waiting for a worker", lambda: self.queue_depth),
+                    "board_executor_busy_workers": ("Workers running a task", lambda: self.busy),
+                }
+            )
+        )
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    @property
+    def queue_depth(self) -> int:
+        return max(0, self._pending - self._busy)
+
+    async def run(self, task: str, fn: Callable[..., T], *args: object) -> T:
+        if self.inline:
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self._metrics.executor_task.labels(task).observe(time.perf_counter() - start)
+        if self._pending >= self.workers + self.queue_limit:
+            self._metrics.executor_rejections.inc()
+            raise ExecutorFull()
+        self._pending += 1
+        submitted = time.perf_counter()
+
+        def call() -> T:
+            started = time.perf_counter()
+            self._metrics.executor_wait.observe(started - submitted)
+            with self._lock:
+                self._busy += 1
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                self._metrics.executor_task.labels(task).observe(time.perf_counter() - started)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        finally:
+            self._pending -= 1
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,111 @@
+"""Pure ASGI middleware: request metrics and the request body size limit."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from board.metrics import UNMATCHED_ROUTE, Metrics
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template, read after routing."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app raises before answering, the server sends a 500
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.http_in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.http_in_flight.dec()
+            # The router stores the matched route in the (shared) scope; its path is the template.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            method = scope["method"]
+            self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - start)
+            self.metrics.http_requests.labels(method, route, str(status)).inc()
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_bytes`, by Content-Length or, for chunked bodies, by counting.
+
+    The body is read here in full (it is small by construction) and replayed to the app, so the
+    app never sees part of an oversized body and the limit holds whatever the framework does.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        assert max_bytes > 0, "max_bytes must be positive"
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared == -1:
+            await _error(send, 400, "invalid Content-Length")
+            return
+        if declared is not None and declared > self.max_bytes:
+            await _error(send, 413, f"request body over {self.max_bytes} bytes")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _error(send, 413, f"request body over {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """None when absent, -1 when malformed."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return None
+
+
+async def _error(send: Send, status: int, detail: str) -> None:
+    body = orjson.dumps({"detail": detail})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 413:
+        # The unread rest of the body would otherwise be parsed as the next request.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,39 @@
+"""`POST /auth/login` (form, the seed's client) and `POST /auth/register` (JSON)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from pydantic import AfterValidator
+from starlette.responses import Response
+
+from board import repository
+from board.deps import BoardDep, SessionDep
+from board.errors import InvalidCredentials
+from board.models import USERNAME_MAX
+from board.responses import json_response
+from board.schemas import RegisterIn, _password
+from board.security import create_access_token
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+FormUsername = Annotated[str, Form(min_length=1, max_length=USERNAME_MAX)]
+FormPassword = Annotated[str, Form(min_length=1), AfterValidator(_password)]
+
+
+@router.post("/login")
+async def login(board: BoardDep, session: SessionDep, username: FormUsername, password: FormPassword) -> Response:
+    found = await repository.find_user_credentials(session, username)
+    user_id, password_hash = found if found else (0, None)
+    if not await board.verify_password(password, password_hash):
+        raise InvalidCredentials()
+    token = create_access_token(user_id, board.settings.jwt_secret, board.settings.jwt_ttl_seconds)
+    return json_response({"access_token": token, "token_type": "bearer"})
+
+
+@router.post("/register", status_code=201)
+async def register(board: BoardDep, session: SessionDep, body: RegisterIn) -> Response:
+    password_hash = await board.hash_password(body.password)
+    user = await repository.create_user(session, body.username, password_hash)
+    return json_response(user, 201)

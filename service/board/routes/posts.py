@@ -1,0 +1,83 @@
+"""Posts and comments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Query
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
+
+from board import repository
+from board.cache import CachedPage
+from board.deps import BoardDep, CurrentUserId, SessionDep
+from board.responses import json_response, raw_json_response
+from board.schemas import MAX_ID, CommentIn, PostIn
+from board.state import Board
+
+router = APIRouter(tags=["posts"])
+
+Limit = Annotated[int | None, Query(ge=1, description="Page size (default and maximum from the settings)")]
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Return posts older than this id")]
+PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _page_limit(board: Board, limit: int | None) -> int:
+    """The maximum is a setting, so it is checked here, reported like FastAPI's own 422s."""
+    maximum = board.settings.page_max_limit
+    if limit is None:
+        return board.settings.page_default_limit
+    if limit > maximum:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("query", "limit"),
+                    "msg": f"Input should be less than or equal to {maximum}",
+                    "input": limit,
+                    "ctx": {"le": maximum},
+                }
+            ]
+        )
+    return limit
+
+
+def _next_link(limit: int, next_before: int | None) -> dict[str, str] | None:
+    # Relative, so the cached first page carries it whatever host the client used.
+    return {"Link": f'</posts/?limit={limit}&before={next_before}>; rel="next"'} if next_before else None
+
+
+async def _load_page(board: Board, limit: int, before: int | None) -> CachedPage:
+    # Its own session: the cache may hand this result to several waiting requests.
+    async with board.sessions() as session:
+        rows, more = await repository.list_posts(session, limit, before)
+    return CachedPage(orjson.dumps(rows), rows[-1]["id"] if more else None)
+
+
+@router.get("/posts/")
+async def list_posts(board: BoardDep, limit: Limit = None, before: Before = None) -> Response:
+    size = _page_limit(board, limit)
+    if before is None and size == board.settings.page_default_limit:
+        page = await board.cache.first_page(lambda: _load_page(board, size, None))
+    else:
+        board.cache.bypass()
+        page = await _load_page(board, size, before)
+    return raw_json_response(page.body, headers=_next_link(size, page.next_before))
+
+
+@router.get("/posts/{post_id}")
+async def get_post(board: BoardDep, session: SessionDep, post_id: PostId) -> Response:
+    return json_response(await repository.get_post(session, post_id, board.settings.page_max_limit))
+
+
+@router.post("/posts/", status_code=201)
+async def create_post(board: BoardDep, session: SessionDep, user_id: CurrentUserId, body: PostIn) -> Response:
+    post = await repository.create_post(session, user_id, body.title, body.content)
+    await board.cache.invalidate()
+    return json_response(post, 201)
+
+
+@router.post("/comments/", status_code=201)
+async def create_comment(session: SessionDep, user_id: CurrentUserId, body: CommentIn) -> Response:
+    return json_response(await repository.create_comment(session, user_id, body.post_id, body.content), 201)

@@ -1,0 +1,56 @@
+"""Request bodies and their validation (responses are plain dicts serialized by orjson)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from board.models import CONTENT_MAX, TITLE_MAX, USERNAME_MAX
+from board.security import BCRYPT_MAX_PASSWORD_BYTES, password_fits_bcrypt
+
+MAX_ID = 2**63 - 1  # BIGINT: larger ids would reach Postgres as an overflow error (a 500)
+
+
+def _text(value: str) -> str:
+    if "\x00" in value:
+        # Postgres text cannot store NUL; asyncpg would fail with a 500.
+        raise ValueError("must not contain NUL characters")
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+def _password(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not password_fits_bcrypt(value):
+        raise ValueError(f"must be at most {BCRYPT_MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt's limit)")
+    return value
+
+
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX), AfterValidator(_text)]
+Content = Annotated[str, Field(min_length=1, max_length=CONTENT_MAX), AfterValidator(_text)]
+Username = Annotated[str, StringConstraints(min_length=1, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_.@+-]+$")]
+Password = Annotated[str, Field(min_length=1), AfterValidator(_password)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class _Body(BaseModel):
+    # strict: "5" is not an id and 5 is not a title; JSON clients send the right types.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class RegisterIn(_Body):
+    username: Username
+    password: Password
+
+
+class PostIn(_Body):
+    title: Title
+    content: Content
+
+
+class CommentIn(_Body):
+    post_id: Id
+    content: Content

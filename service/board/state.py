@@ -1,0 +1,65 @@
+"""Everything one app instance owns, built from its settings and closed by its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from passlib.context import CryptContext
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from board.cache import PostPageCache
+from board.config import Settings
+from board.db import create_engine, create_session_factory
+from board.executor import BoundedExecutor
+from board.metrics import Metrics
+from board.security import password_context
+
+
+@dataclass
+class Board:
+    settings: Settings
+    metrics: Metrics
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    executor: BoundedExecutor
+    passwords: CryptContext
+    cache: PostPageCache
+    # Verified against for unknown usernames, so a miss costs as much as a wrong password.
+    dummy_hash: str = field(default="")
+
+    @classmethod
+    def build(cls, settings: Settings) -> Board:
+        metrics = Metrics(
+            bcrypt_rounds=settings.bcrypt_rounds,
+            hash_in_executor=settings.hash_in_executor,
+            cache_enabled=settings.cache_active,
+        )
+        engine = create_engine(settings, metrics)
+        return cls(
+            settings=settings,
+            metrics=metrics,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            executor=BoundedExecutor(
+                settings.executor_workers, settings.executor_queue_limit, metrics, inline=not settings.hash_in_executor
+            ),
+            passwords=password_context(settings.bcrypt_rounds),
+            cache=PostPageCache(
+                settings.redis_url, settings.cache_ttl_seconds, metrics, enabled=settings.cache_enabled
+            ),
+        )
+
+    async def hash_password(self, password: str) -> str:
+        return await self.executor.run("hash", self.passwords.hash, password)
+
+    async def verify_password(self, password: str, password_hash: str | None) -> bool:
+        ok = await self.executor.run("verify", self.passwords.verify, password, password_hash or self.dummy_hash)
+        return ok and password_hash is not None
+
+    async def startup(self) -> None:
+        self.dummy_hash = await self.executor.run("hash", self.passwords.hash, "board-dummy-password")
+
+    async def shutdown(self) -> None:
+        await self.cache.close()
+        await self.engine.dispose()
+        self.executor.shutdown()

@@ -1,0 +1,92 @@
+"""The pure ASGI middleware on their own: body limit (declared and chunked) and route-template metrics."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client import generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.types import Message
+
+from board.metrics import Metrics
+from board.middleware import BodyLimitMiddleware, MetricsMiddleware
+
+LIMIT = 1024
+
+
+async def _echo(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(len(await request.body())))
+
+
+async def _item(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(request.path_params["item_id"])
+
+
+def _app() -> Starlette:
+    return Starlette(routes=[Route("/echo", _echo, methods=["POST"]), Route("/items/{item_id}", _item)])
+
+
+async def _call(app: object, body_chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Drive the ASGI app by hand so the body arrives exactly as the given chunks (no Content-Length)."""
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(body_chunks) - 1}
+        for i, chunk in enumerate(body_chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/echo", "raw_path": b"/echo", "query_string": b"",
+             "headers": headers, "http_version": "1.1", "scheme": "http", "root_path": ""}  # fmt: skip
+    await app(scope, receive, send)  # type: ignore[operator]
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def test_declared_oversized_body_gets_413_without_reaching_the_app() -> None:
+    status, body = await _call(BodyLimitMiddleware(_app(), LIMIT), [b""], [(b"content-length", b"5000")])
+    assert status == 413 and b"detail" in body
+
+
+async def test_chunked_oversized_body_gets_413() -> None:
+    status, body = await _call(BodyLimitMiddleware(_app(), LIMIT), [b"x" * 600, b"x" * 600], [])
+    assert status == 413 and b"detail" in body
+
+
+async def test_chunked_body_within_limit_is_replayed_whole() -> None:
+    status, body = await _call(BodyLimitMiddleware(_app(), LIMIT), [b"x" * 500, b"x" * 500], [])
+    assert (status, body) == (200, b"1000")
+
+
+async def test_malformed_content_length_gets_400() -> None:
+    status, _ = await _call(BodyLimitMiddleware(_app(), LIMIT), [b"x"], [(b"content-length", b"abc")])
+    assert status == 400
+
+
+async def test_metrics_label_the_route_template_and_unmatched_paths() -> None:
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    app = MetricsMiddleware(_app(), metrics)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.get("/items/12345")).status_code == 200
+        assert (await client.get("/nowhere/999")).status_code == 404
+    text = generate_latest(metrics.registry).decode()
+    assert 'board_http_requests_total{method="GET",route="/items/{item_id}",status="200"} 1.0' in text
+    assert 'board_http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert "12345" not in text and "999" not in text
+    assert "board_http_requests_in_flight 0.0" in text
+
+
+def test_known_label_values_start_at_zero() -> None:
+    text = generate_latest(Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=True).registry).decode()
+    for series in (
+        'board_cache_lookups_total{result="error"} 0.0',
+        'board_overload_rejections_total{reason="executor_full"} 0.0',
+        'board_executor_task_duration_seconds_count{task="verify"} 0.0',
+    ):
+        assert series in text
