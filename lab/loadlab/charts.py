@@ -1,0 +1,91 @@
+"""PNG charts of a run, drawn from Prometheus `query_range` over the run window.
+
+The queries are the Grafana dashboards' own (`loadlab.dashboards`), so a picture in the report shows exactly
+what the dashboard panel of the same title showed during the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+QUERY_TIMEOUT = 10.0
+MAX_POINTS = 300
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    title: str
+    unit: str
+    exprs: tuple[str, ...]
+    legends: tuple[str, ...] = ()
+    source: str = ""
+
+
+#: The charts of the report: (dashboard uid, panel title) pairs looked up in grafana/dashboards.
+REPORT_PANELS: tuple[tuple[str, str], ...] = ()
+
+
+def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float) -> list[dict]:
+    params = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query_range?{params}", timeout=QUERY_TIMEOUT) as r:  # noqa: S310
+        body = json.load(r)
+    if body.get("status") != "success":
+        raise RuntimeError(f"query failed: {expr}: {body}")
+    return body["data"]["result"]
+
+
+def legend_for(metric: dict[str, str], template: str) -> str:
+    if template:
+        return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: metric.get(m.group(1), ""), template)
+    labels = {k: v for k, v in metric.items() if k not in ("__name__", "job", "instance")}
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or metric.get("__name__", "value")
+
+
+def scale_for(unit: str) -> tuple[float, str]:
+    """Seconds are drawn in milliseconds: latencies in this lab are mostly well under a second."""
+    if unit == "s":
+        return 1000.0, "ms"
+    if unit == "percentunit":
+        return 100.0, "%"
+    return 1.0, unit
+
+
+def draw(spec: ChartSpec, prometheus_url: str, start: float, end: float, path: Path) -> int:
+    """Draw one chart; returns the number of series drawn (0 means nothing to show, and no file)."""
+    step = max(1.0, (end - start) / MAX_POINTS)
+    factor, unit = scale_for(spec.unit)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    drawn = 0
+    for i, expr in enumerate(spec.exprs):
+        legend = spec.legends[i] if i < len(spec.legends) else ""
+        for series in query_range(prometheus_url, expr, start, end, step):
+            xs = [float(t) - start for t, _ in series["values"]]
+            ys = [float(v) * factor for _, v in series["values"]]
+            ax.plot(xs, ys, linewidth=1.2, label=legend_for(series["metric"], legend)[:60])
+            drawn += 1
+    if drawn:
+        ax.set_title(spec.title, fontsize=10)
+        ax.set_xlabel("seconds since start")
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+        if drawn <= 8:
+            ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(path)
+    plt.close(fig)
+    return drawn
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]

@@ -1,0 +1,167 @@
+"""`loadlab`: the local lab's command line (run, down, compare)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadlab import presets
+from loadlab.loadtest import LoadOptions
+
+DEFAULT_ROOT = Path(os.environ.get("LOADLAB_ROOT", Path.cwd() / ".lab"))
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LOADLAB_{name}", default)
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("load", "what the Locust master and workers do (env LOADLAB_<NAME>)")
+    group.add_argument(
+        "-u",
+        "--users",
+        type=int,
+        default=int(_env("USERS", "200")),
+        metavar="N",
+        help="peak simulated users (default 200; env LOADLAB_USERS)",
+    )
+    group.add_argument(
+        "-r",
+        "--spawn-rate",
+        type=float,
+        default=float(_env("SPAWN_RATE", "50")),
+        metavar="N",
+        help="users started per second (default 50; env LOADLAB_SPAWN_RATE)",
+    )
+    group.add_argument(
+        "-t",
+        "--duration",
+        type=int,
+        default=int(_env("DURATION", "60")),
+        metavar="SECONDS",
+        help="test length in seconds (default 60; env LOADLAB_DURATION)",
+    )
+    group.add_argument(
+        "-w",
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "2")),
+        metavar="N",
+        help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
+    )
+    group.add_argument(
+        "--scenario",
+        default=_env("SCENARIO", "seed"),
+        metavar="NAME",
+        help="seed (default), read-heavy, write-heavy, login-storm, bare, cached-list",
+    )
+    group.add_argument(
+        "--shape",
+        default=_env("SHAPE", "constant"),
+        choices=["constant", "step", "capacity"],
+        help="load shape (default constant)",
+    )
+    group.add_argument(
+        "--step-users", type=int, default=None, metavar="N", help="users added per step (step, capacity)"
+    )
+    group.add_argument("--step-interval", type=int, default=None, metavar="SECONDS", help="seconds per step")
+    group.add_argument(
+        "--thresholds",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="SLO thresholds file (YAML/JSON) for the verdict; default: the load suite's",
+    )
+    group.add_argument(
+        "--accounts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="accounts user1..userN to create and log in with (default min(users, 100))",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loadlab", description="The board-loadlab local lab.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the stack, run a distributed test, write the report, stop everything")
+    stack = run.add_argument_group("stack")
+    stack.add_argument(
+        "--preset",
+        default=_env("PRESET", "tuned"),
+        metavar="NAME|FILE",
+        help=f"values file of the chart: one of {', '.join(presets.available())} or a path",
+    )
+    stack.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        metavar="DIR",
+        help="where run folders go (default ./.lab; env LOADLAB_ROOT)",
+    )
+    stack.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: time + preset)")
+    stack.add_argument(
+        "--keep", action="store_true", help="leave the stack running afterwards (stop it with `loadlab down RUN_DIR`)"
+    )
+    add_load_options(run)
+
+    down = sub.add_parser("down", help="stop what a `run --keep` left running")
+    down.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (.lab/<run-id>)")
+
+    compare = sub.add_parser("compare", help="run several presets under the same load, one table and chart")
+    compare.add_argument("presets", nargs="+", metavar="PRESET")
+    compare.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    add_load_options(compare)
+    return parser
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    accounts = args.accounts if args.accounts is not None else max(3, min(args.users, 100))
+    return LoadOptions(users=args.users, spawn_rate=args.spawn_rate, duration=args.duration, workers=args.workers,
+                       scenario=args.scenario, shape=args.shape, step_users=args.step_users,
+                       step_interval=args.step_interval, thresholds=args.thresholds, accounts=accounts)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "down":
+            from loadlab.stack import down
+
+            print(f"loadlab: stopped {down(args.run_dir)} process group(s)")
+            return 0
+        if args.command == "compare":
+            from loadlab.compare import cmd_compare
+
+            return cmd_compare(args)
+    except (presets.PresetError, ValueError, FileNotFoundError) as exc:
+        print(f"loadlab: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loadlab.lab import run_lab
+
+    preset = presets.load(args.preset)
+    options = load_options(args)
+    report = run_lab(args.root, preset, options, run_id=args.run_id, keep=args.keep)
+    print()
+    print(report.summary_text())
+    if report.urls:
+        print("kept running (stop with `loadlab down " + str(report.outdir.parent) + "`):")
+        for name, url in report.urls.items():
+            print(f"  {name}: {url}")
+    if report.interrupted:
+        return 130
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

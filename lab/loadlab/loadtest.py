@@ -1,0 +1,209 @@
+"""A distributed Locust run: one master (headless, with our exporter) and N worker processes on loopback.
+
+The master decides when the test ends (`--run-time` or the load shape); the lab only watches it through the
+master's own Prometheus exporter (the same numbers Prometheus stores) to draw a progress line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadlab import commands
+from loadlab.process import Process, free_port
+
+PROGRESS_INTERVAL = 1.0
+#: Locust needs a moment after --run-time to stop users and write its reports.
+END_GRACE = 60.0
+SCRAPE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    users: int = 200
+    spawn_rate: float = 50.0
+    duration: int = 60
+    workers: int = 2
+    scenario: str = "seed"
+    shape: str = "constant"
+    step_users: int | None = None
+    step_interval: int | None = None
+    thresholds: Path | None = None
+    accounts: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("users", "duration", "workers", "accounts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.spawn_rate <= 0:
+            raise ValueError(f"spawn_rate must be positive, got {self.spawn_rate}")
+
+
+@dataclass
+class Progress:
+    elapsed: float
+    users: int = 0
+    target_users: int = 0
+    requests: float = 0.0
+    failures: float = 0.0
+    rps: float = 0.0
+    workers: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LocustResult:
+    exit_code: int | None
+    started_at: float
+    ended_at: float
+    interrupted: bool
+    files: dict[str, Path]
+
+
+class LocustRun:
+    """Master + workers. Files land in `outdir`: CSVs, HTML report, JSON stats, the verdict."""
+
+    def __init__(self, workdir: Path, outdir: Path, host: str, options: LoadOptions, *, exporter_port: int,
+                 run_id: str) -> None:  # fmt: skip
+        self.workdir = workdir
+        self.outdir = outdir
+        self.host = host
+        self.options = options
+        self.exporter_port = exporter_port
+        self.master_port = free_port()
+        self.run_id = run_id
+        self.master: Process | None = None
+        self.workers: list[Process] = []
+        outdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {
+            "csv_stats": self.outdir / "locust_stats.csv",
+            "html": self.outdir / "locust.html",
+            "json": self.outdir / "locust.json",
+            "verdict": self.outdir / "verdict.json",
+        }
+
+    def scenario_options(self) -> dict[str, object]:
+        """Options that shape the users, so workers get them too (not only the master)."""
+        o = self.options
+        return {"scenario": o.scenario, "account_count": o.accounts}
+
+    def master_options(self) -> dict[str, object]:
+        o = self.options
+        return {
+            "headless": True,
+            "host": self.host,
+            "users": o.users,
+            "spawn_rate": o.spawn_rate,
+            "run_time": f"{o.duration}s",
+            "expect_workers": o.workers,
+            "master_bind_host": "127.0.0.1",
+            "master_bind_port": self.master_port,
+            "csv": self.outdir / "locust",
+            "html": self.files["html"],
+            "json_file": self.outdir / "locust",
+            "only_summary": True,
+            "stop_timeout": 5,
+            "exporter_port": self.exporter_port,
+            "verdict_file": self.files["verdict"],
+            "run_id": self.run_id,
+            "shape": o.shape,
+            "step_users": o.step_users,
+            "step_interval": o.step_interval,
+            "thresholds": o.thresholds,
+            **self.scenario_options(),
+        }
+
+    def start(self) -> LocustRun:
+        argv = commands.locust_master(self.master_options())
+        self.master = Process("locust-master", argv, self.workdir / "logs" / "locust-master.log").start()
+        for _ in range(self.options.workers):
+            self.add_worker()
+        return self
+
+    def add_worker(self) -> Process:
+        """Start one more worker; the master (with --rebalance semantics of Locust) hands it users."""
+        index = len(self.workers) + 1
+        argv = commands.locust_worker(self.master_port, self.scenario_options())
+        worker = Process(f"locust-worker-{index}", argv, self.workdir / "logs" / f"locust-worker-{index}.log")
+        self.workers.append(worker.start())
+        return worker
+
+    def progress(self, started_at: float) -> Progress:
+        snapshot = Progress(elapsed=time.monotonic() - started_at)
+        try:
+            url = f"http://127.0.0.1:{self.exporter_port}/metrics"
+            with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as response:  # noqa: S310 - loopback
+                text = response.read().decode()
+        except OSError:
+            return snapshot
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "locust_users":
+                    snapshot.users = int(sample.value)
+                elif sample.name == "locust_target_users":
+                    snapshot.target_users = int(sample.value)
+                elif sample.name == "locust_requests_total":
+                    snapshot.requests += sample.value
+                elif sample.name == "locust_request_failures_total":
+                    snapshot.failures += sample.value
+                elif sample.name == "locust_workers":
+                    snapshot.workers[sample.labels.get("state", "?")] = int(sample.value)
+        return snapshot
+
+    def wait(self, on_progress: Callable[[Progress], None] | None = None,
+             on_tick: Callable[[float], None] | None = None) -> LocustResult:  # fmt: skip
+        """Block until the master exits; Ctrl-C stops the test gracefully and marks the result interrupted."""
+        assert self.master is not None, "start() first"
+        started = time.monotonic()
+        wall_start = time.time()
+        deadline = started + self.options.duration + END_GRACE + 120
+        interrupted = False
+        last: Progress | None = None
+        try:
+            while self.master.alive and time.monotonic() < deadline:
+                time.sleep(PROGRESS_INTERVAL)
+                now = self.progress(started)
+                if last is not None and now.elapsed > last.elapsed:
+                    now.rps = max(0.0, (now.requests - last.requests) / (now.elapsed - last.elapsed))
+                last = now
+                if on_progress:
+                    on_progress(now)
+                if on_tick:
+                    on_tick(now.elapsed)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            code = self.stop()
+        return LocustResult(code, wall_start, time.time(), interrupted or code is None, self.files)
+
+    def stop(self) -> int | None:
+        """Stop the master first (it quits its workers and writes its reports), then any worker left."""
+        code = None
+        if self.master is not None:
+            code = self.master.stop(timeout=END_GRACE)
+        for worker in self.workers:
+            worker.stop(timeout=10)
+        return code
+
+
+def print_progress(progress: Progress, total: int, stream=sys.stderr) -> None:  # noqa: ANN001
+    ratio = min(1.0, progress.elapsed / max(total, 1))
+    bar = "#" * int(ratio * 20)
+    failures = progress.failures / progress.requests * 100 if progress.requests else 0.0
+    workers = progress.workers.get("running", 0) + progress.workers.get("spawning", 0)
+    line = (f"[{bar:<20}] {progress.elapsed:4.0f}/{total}s  users {progress.users}/{progress.target_users}  "
+            f"workers {workers}  rps {progress.rps:6.1f}  requests {progress.requests:.0f}  "
+            f"failures {progress.failures:.0f} ({failures:.1f}%)")  # fmt: skip
+    if stream.isatty():
+        stream.write("\r" + line)
+    else:
+        stream.write(line + "\n")
+    stream.flush()

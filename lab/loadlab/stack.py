@@ -1,0 +1,163 @@
+"""The whole system under test on one machine: data tier, exporters, API and Prometheus, started in order.
+
+`Stack` is a context manager: whatever it started is stopped in reverse order when the block ends, on an
+error half-way, or on Ctrl-C, unless the caller asks to keep it (`keep()`), in which case its state file lets
+`loadlab down` stop it later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from loadlab import services
+from loadlab.pgbouncer_exporter import pgbouncer_exporter
+from loadlab.presets import Preset
+from loadlab.process import free_port
+from loadlab.services import Api, Exporter, PgBouncer, Postgres, Prometheus, Redis, Service
+
+STATE_FILE = "state.json"
+#: Tables whose new rows must equal the 201s the clients saw, keyed by the Locust request name that creates them.
+CREATED_BY = {"POST /posts/": "posts", "POST /comments/": "comments", "POST /auth/register": "users"}
+
+
+class Stack:
+    """Postgres, PgBouncer (if the preset wants it), Redis (likewise), exporters, the API, Prometheus."""
+
+    def __init__(self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str) -> None:
+        self.workdir = workdir
+        self.preset = preset
+        self.accounts = accounts
+        self.jwt_secret = jwt_secret
+        self.locust_exporter_port = free_port()
+        self.services: list[Service] = []
+        self._exit = ExitStack()
+        self._kept = False
+        self.postgres: Postgres | None = None
+        self.pgbouncer: PgBouncer | None = None
+        self.redis: Redis | None = None
+        self.api: Api | None = None
+        self.prometheus: Prometheus | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._kept:
+            self.stop()
+
+    def _started(self, service: Service) -> Service:
+        self.services.append(service)
+        self._save_state()
+        return service
+
+    def start(self, log: Any = print) -> Stack:
+        wd = self.workdir
+        log("starting postgres")
+        self.postgres = self._started(Postgres(wd).start())  # type: ignore[assignment]
+        assert self.postgres is not None
+        database_url = self.postgres.url
+        exporters: dict[str, list[str]] = {}
+        pg_exp = self._started(services.postgres_exporter(wd, self.postgres).start())
+        exporters["postgres"] = [pg_exp.target]  # type: ignore[attr-defined]
+        if self.preset.pgbouncer:
+            log("starting pgbouncer")
+            self.pgbouncer = self._started(
+                PgBouncer(wd, self.postgres, pool_size=self.preset.pgbouncer_pool_size).start()
+            )  # type: ignore[assignment]
+            assert self.pgbouncer is not None
+            database_url = self.pgbouncer.url
+            exporters["pgbouncer"] = [self._started(pgbouncer_exporter(wd, self.pgbouncer).start()).target]  # type: ignore[attr-defined]
+        redis_url = ""
+        if self.preset.redis:
+            log("starting redis")
+            self.redis = self._started(Redis(wd).start())  # type: ignore[assignment]
+            assert self.redis is not None
+            redis_url = self.redis.url
+            exporters["redis"] = [self._started(services.redis_exporter(wd, self.redis).start()).target]  # type: ignore[attr-defined]
+        env = {
+            **self.preset.env,
+            "BOARD_DATABASE_URL": database_url,
+            "BOARD_REDIS_URL": redis_url,
+            "BOARD_JWT_SECRET": self.jwt_secret,
+        }
+        api = Api(wd, env)
+        log("migrating and creating accounts")
+        api.migrate()
+        api.seed_users(self.accounts)
+        log("starting the api")
+        self.api = self._started(api.start())  # type: ignore[assignment]
+        jobs = {"api": [f"127.0.0.1:{api.port}"], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
+        log("starting prometheus")
+        self.prometheus = self._started(Prometheus(wd, jobs, rule_files=rule_files()).start())  # type: ignore[assignment]
+        return self
+
+    def stop(self) -> None:
+        """Stop everything in reverse start order; safe to call twice."""
+        while self.services:
+            service = self.services.pop()
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"loadlab: stopping {service.name} failed: {exc}")
+        if self.postgres is not None:
+            self.postgres.cleanup()
+        self._save_state()
+
+    def keep(self) -> None:
+        """Leave every process running after the block; `loadlab down <workdir>` stops them."""
+        self._kept = True
+        self._save_state()
+
+    # -- state for `loadlab down` ----------------------------------------------------------------------------
+    def _save_state(self) -> None:
+        state = {
+            "pids": [s.process.pid for s in self.services if s.process is not None and s.alive],
+            "urls": self.urls(),
+        }
+        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def urls(self) -> dict[str, str]:
+        urls = {}
+        if self.api:
+            urls["api"] = self.api.url
+        if self.prometheus:
+            urls["prometheus"] = self.prometheus.url
+        return urls
+
+    # -- the consistency check -------------------------------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        assert self.postgres is not None
+        return {table: int(self.postgres.psql(f"SELECT count(*) FROM {table}")) for table in set(CREATED_BY.values())}
+
+
+def rule_files() -> list[Path]:
+    from loadlab.commands import REPO_ROOT
+
+    return sorted((REPO_ROOT / "grafana" / "rules").glob("*.rules.yaml"))
+
+
+def down(workdir: Path) -> int:
+    """Stop the processes a kept run left behind; returns how many were signalled."""
+    state_path = workdir / STATE_FILE
+    if not state_path.exists():
+        raise FileNotFoundError(f"{state_path} not found: is {workdir} a lab run folder?")
+    state = json.loads(state_path.read_text())
+    count = 0
+    for pid in reversed(state.get("pids", [])):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            count += 1
+        except ProcessLookupError:
+            pass
+    state["pids"] = []
+    state_path.write_text(json.dumps(state, indent=2))
+    return count
+
+
+__all__ = ["Stack", "Exporter", "down", "CREATED_BY"]
