@@ -44,6 +44,15 @@ def query_range(prometheus_url: str, expr: str, start: float, end: float, step: 
     return body["data"]["result"]
 
 
+def query_instant(prometheus_url: str, expr: str, at: float) -> list[dict]:
+    params = urllib.parse.urlencode({"query": expr, "time": at})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{params}", timeout=QUERY_TIMEOUT) as r:  # noqa: S310
+        body = json.load(r)
+    if body.get("status") != "success":
+        raise RuntimeError(f"query failed: {expr}: {body}")
+    return body["data"]["result"]
+
+
 def legend_for(metric: dict[str, str], template: str) -> str:
     if template:
         return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: metric.get(m.group(1), ""), template)

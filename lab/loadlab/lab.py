@@ -85,6 +85,7 @@ def _finish(report: reporting.Report, run: LocustRun, before: dict, after: dict,
         report.verdict = json.loads(run.files["verdict"].read_text())
     report.consistency = reporting.check_consistency(report.verdict, before, after)
     if stack.prometheus is not None:
+        reporting.read_server_figures(report, stack.prometheus.url)
         reporting.draw_charts(report, stack.prometheus.url)
 
 

@@ -43,6 +43,21 @@ BUILTIN_CHARTS = (
 )  # fmt: skip
 
 
+#: Figures the API's metrics give over the whole run window (`{w}`), the causes next to Locust's effects.
+SERVER_FIGURES = {
+    "pool wait p95 (s)": "histogram_quantile(0.95, sum by (le) "
+    "(increase(board_db_pool_checkout_wait_seconds_bucket[{w}])))",
+    "pool wait mean (s)": "sum(increase(board_db_pool_checkout_wait_seconds_sum[{w}]))"
+    " / clamp_min(sum(increase(board_db_pool_checkout_wait_seconds_count[{w}])), 1)",
+    "pool timeouts": "sum(increase(board_db_pool_checkout_timeouts_total[{w}]))",
+    "503s sent": "sum(increase(board_overload_rejections_total[{w}]))",
+    "executor wait p95 (s)": "histogram_quantile(0.95, sum by (le) "
+    "(increase(board_executor_wait_seconds_bucket[{w}])))",
+    "cache hit ratio": 'sum(increase(board_cache_lookups_total{{result="hit"}}[{w}]))'
+    " / clamp_min(sum(increase(board_cache_lookups_total[{w}])), 1)",
+}
+
+
 @dataclass
 class EndpointRow:
     method: str
@@ -172,6 +187,7 @@ class Report:
     verdict: dict[str, Any] = field(default_factory=dict)
     consistency: Consistency | None = None
     charts: list[str] = field(default_factory=list)
+    server: dict[str, float | None] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -216,6 +232,10 @@ class Report:
                    "| table | 201s | rows added |", "|---|---|---|"]  # fmt: skip
             md += [f"| {t} | {v['acknowledged_201']} | {v['rows_added']} |" for t, v in self.consistency.tables.items()]
             md += ["", "**ok**" if self.consistency.ok else f"**BROKEN**: {self.consistency.note}", ""]
+        if self.server:
+            md += ["## Inside the API over the run", "", "| figure | value |", "|---|---|"]
+            md += [f"| {k} | {'n/a' if v is None else f'{v:.4g}'} |" for k, v in self.server.items()]
+            md += [""]
         md += ["## Charts", ""] + [f"![{c}]({c})" for c in self.charts]
         md += ["", "## Files", "", "- `locust.html`: Locust's own report", "- `locust_stats.csv` and friends",
                "- `verdict.json`, `summary.json`", "", "## Versions", ""]  # fmt: skip
@@ -230,6 +250,7 @@ class Report:
             "ended_at": self.ended_at, "interrupted": self.interrupted, "locust_exit_code": self.exit_code,
             "passed": self.passed, "endpoints": [r.__dict__ for r in self.rows], "verdict": self.verdict,
             "consistency": self.consistency.__dict__ if self.consistency else None, "charts": self.charts,
+            "server": self.server,
         }  # fmt: skip
 
 
@@ -241,6 +262,18 @@ def chart_specs() -> list[charts.ChartSpec]:
         return list(BUILTIN_CHARTS)
     specs = report_charts()
     return list(specs) or list(BUILTIN_CHARTS)
+
+
+def read_server_figures(report: Report, prometheus_url: str) -> None:
+    """Evaluate `SERVER_FIGURES` at the end of the run over its whole window."""
+    window = f"{max(1, int(report.ended_at - report.started_at))}s"
+    for label, template in SERVER_FIGURES.items():
+        try:
+            result = charts.query_instant(prometheus_url, template.format(w=window), report.ended_at)
+            value = float(result[0]["value"][1]) if result else None
+            report.server[label] = None if value is None or value != value else value  # NaN: no samples
+        except (OSError, RuntimeError, ValueError):
+            report.server[label] = None
 
 
 def draw_charts(report: Report, prometheus_url: str) -> None:
