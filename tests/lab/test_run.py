@@ -1,0 +1,94 @@
+"""End to end: `loadlab run` starts the whole stack, runs a distributed test and writes the report.
+
+These are the slowest tests of the suite (about half a minute each): the lab with 2 workers, 50 users, 20 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, processes_under
+
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One complete lab run shared by the assertions below."""
+    root = tmp_path_factory.mktemp("lab")
+    root.chmod(0o755)
+    result = subprocess.run(
+        loadlab_argv("run", "--root", str(root), "--run-id", "e2e", "--workers", "2", "--users", "50",
+                     "--spawn-rate", "25", "--duration", "20"),
+        capture_output=True, text=True, timeout=RUN_TIMEOUT, env=lab_env(), check=False,
+    )  # fmt: skip
+    return result, root / "e2e"
+
+
+def test_run_exits_zero_with_a_summary(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, run_dir = finished_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "verdict: PASS" in result.stdout
+    assert re.search(r"GET /posts/\s+\d+\s+0\s", result.stdout), result.stdout
+
+
+def test_report_has_every_part(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, run_dir = finished_run
+    report = run_dir / "report"
+    for name in ("summary.md", "summary.json", "locust.html", "locust_stats.csv", "verdict.json"):
+        assert (report / name).stat().st_size > 0, name
+    pngs = [p for p in report.glob("*.png") if p.stat().st_size > 1000]
+    assert len(pngs) >= 4, sorted(p.name for p in report.iterdir())
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["verdict"]["passed"] is True
+    assert summary["interrupted"] is False
+
+
+def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, run_dir = finished_run
+    consistency = json.loads((run_dir / "report" / "summary.json").read_text())["consistency"]
+    assert consistency["ok"] is True, consistency
+    posts = consistency["tables"]["posts"]
+    assert posts["acknowledged_201"] > 0
+    assert posts["acknowledged_201"] == posts["rows_added"]
+
+
+def test_nothing_is_left_running(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, run_dir = finished_run
+    assert processes_under(run_dir) == []
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["pids"] == []
+    ports = {int(url.rsplit(":", 1)[1]) for url in state["urls"].values()}
+    assert ports and not ports & listening_ports()
+
+
+def test_ctrl_c_half_way_stops_everything_and_says_so(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(
+        loadlab_argv("run", "--root", str(root), "--run-id", "intr", "--workers", "1", "--users", "10",
+                     "--duration", "120"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=lab_env(),
+    )  # fmt: skip
+    run_dir = root / "intr"
+    deadline = time.monotonic() + 120
+    # Wait until the load test itself runs (the master's log exists and has been written to for a while).
+    master_log = run_dir / "logs" / "locust-master.log"
+    while time.monotonic() < deadline and not (master_log.exists() and master_log.stat().st_size > 0):
+        time.sleep(0.5)
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-3000:]
+    summary = (run_dir / "report" / "summary.md").read_text()
+    assert "Interrupted" in summary
+    assert processes_under(run_dir) == []
