@@ -20,6 +20,7 @@ from types import FrameType
 from loadlab import report as reporting
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
 from loadlab.presets import Preset
+from loadlab.process import tail
 from loadlab.stack import Stack
 
 #: Called once a second while the test runs, with the stack, the Locust run and the seconds elapsed.
@@ -81,6 +82,9 @@ def run_lab(
 
 def _finish(report: reporting.Report, run: LocustRun, before: dict, after: dict, stack: Stack) -> None:
     report.rows = reporting.read_stats(run.files["csv_stats"])
+    if not run.files["csv_stats"].exists() and run.master is not None:
+        report.problems.append(f"the Locust master wrote no stats (exit {report.exit_code}); its log ends:\n"
+                               + tail(run.master.log_path, 15))  # fmt: skip
     if run.files["verdict"].exists():
         report.verdict = json.loads(run.files["verdict"].read_text())
     report.consistency = reporting.check_consistency(report.verdict, before, after)

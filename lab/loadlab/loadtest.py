@@ -22,6 +22,8 @@ PROGRESS_INTERVAL = 1.0
 #: Locust needs a moment after --run-time to stop users and write its reports.
 END_GRACE = 60.0
 SCRAPE_TIMEOUT = 2.0
+#: The master keeps serving its final numbers this long, so Prometheus (scraping every second) gets them.
+EXPORTER_LINGER = 3.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class LocustRun:
             "stop_timeout": 5,
             "exporter_port": self.exporter_port,
             "verdict_file": self.files["verdict"],
+            "exporter_linger": EXPORTER_LINGER,
             "run_id": self.run_id,
             "shape": o.shape,
             "step_users": o.step_users,

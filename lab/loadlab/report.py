@@ -188,6 +188,7 @@ class Report:
     consistency: Consistency | None = None
     charts: list[str] = field(default_factory=list)
     server: dict[str, float | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -204,6 +205,7 @@ class Report:
             detail = ", ".join(f"{t} {v['acknowledged_201']} 201s / {v['rows_added']} rows"
                                for t, v in self.consistency.tables.items())  # fmt: skip
             lines.append(f"consistency: {'ok' if self.consistency.ok else 'BROKEN'} ({detail}) {self.consistency.note}")
+        lines += [f"problem: {p}" for p in self.problems]
         lines.append(f"report: {self.outdir / 'summary.md'}")
         return "\n".join(lines)
 
@@ -222,6 +224,7 @@ class Report:
         md = [f"# Load test {self.run_id}", ""]
         if self.interrupted:
             md += ["**Interrupted**: the run was stopped before its planned end; figures cover what ran.", ""]
+        md += [f"**Problem**: {p}" for p in self.problems]
         md += [f"- preset: `{self.preset.get('name')}` ({self.preset.get('path')})",
                f"- load: {json.dumps(self.options, default=str)}",
                f"- window: {self.ended_at - self.started_at:.0f} s", "",
@@ -250,7 +253,7 @@ class Report:
             "ended_at": self.ended_at, "interrupted": self.interrupted, "locust_exit_code": self.exit_code,
             "passed": self.passed, "endpoints": [r.__dict__ for r in self.rows], "verdict": self.verdict,
             "consistency": self.consistency.__dict__ if self.consistency else None, "charts": self.charts,
-            "server": self.server,
+            "server": self.server, "problems": self.problems,
         }  # fmt: skip
 
 
