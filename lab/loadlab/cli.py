@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("presets", nargs="+", metavar="PRESET")
     compare.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
     add_load_options(compare)
+
+    drill = sub.add_parser("drill", help="inject a fault into a live run and report how the system held")
+    drill.add_argument("name", metavar="NAME", help="a drill name or `all` (see `loadlab drill list`)")
+    drill.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE", help="preset (default tuned)")
+    drill.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    add_load_options(drill)
+    drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "45")))
     return parser
 
 
@@ -140,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadlab.compare import cmd_compare
 
             return cmd_compare(args)
+        if args.command == "drill":
+            return cmd_drill(args)
     except (presets.PresetError, ValueError, FileNotFoundError) as exc:
         print(f"loadlab: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +170,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if report.interrupted:
         return 130
     return 0 if report.passed else 1
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from loadlab import drills
+
+    if args.name == "list":
+        for drill in drills.DRILLS.values():
+            print(f"{drill.name:20} {drill.what}")
+        return 0
+    names = list(drills.DRILLS) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in drills.DRILLS]
+    if unknown:
+        raise ValueError(f"unknown drill {unknown[0]!r}; known: {', '.join(drills.DRILLS)}, all")
+    preset = presets.load(args.preset)
+    outcomes = [drills.run_drill(args.root, preset, drills.DRILLS[n], load_options(args)) for n in names]
+    print()
+    print(drills.summary_table(outcomes))
+    return 0 if all(o.passed for o in outcomes) else 1
 
 
 if __name__ == "__main__":

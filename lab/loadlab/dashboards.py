@@ -12,10 +12,11 @@ import it without Grafana.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,28 @@ EXPORTER_EXECUTABLES: dict[str, tuple[str, ...]] = {
     "postgres_exporter": ("prometheus-postgres-exporter", "postgres_exporter"),
     "redis_exporter": ("prometheus-redis-exporter", "redis_exporter"),
 }
+# The lab's own stand-ins, exporting the same metric names (Debian has no pgbouncer_exporter).
+EXPORTER_MODULES: dict[str, str] = {"pgbouncer_exporter": "loadlab.pgbouncer_exporter"}
+
+# The panels the lab's report draws as PNGs, in report order: (dashboard uid, panel title).
+# Client effect first, then the server's causes, then the generator's health.
+REPORT_PANELS: tuple[tuple[str, str], ...] = (
+    ("loadlab-loadtest", "Locust p95 by endpoint"),
+    ("loadlab-loadtest", "Locust requests per second"),
+    ("loadlab-loadtest", "Failure ratio"),
+    ("loadlab-loadtest", "Users (current vs target)"),
+    ("loadlab-api", "Latency p95 by route"),
+    ("loadlab-api", "Pool checkout wait p50 / p95 / p99"),
+    ("loadlab-api", "Pool connections"),
+    ("loadlab-api", "Executor threads (capacity vs busy)"),
+    ("loadlab-api", "Executor queue depth"),
+    ("loadlab-api", "Cache lookups per second by result"),
+    ("loadlab-api", "503s sent per second by reason"),
+    ("loadlab-datatier", "Client connections (active / waiting)"),
+    ("loadlab-loadtest", "Worker CPU"),
+)
+# The lab scrapes every second; 10 s spans enough samples for a rate yet shows short spikes.
+REPORT_WINDOW = "10s"
 
 
 @dataclass(frozen=True)
@@ -222,15 +245,62 @@ def annotation_queries(
     return out
 
 
-def missing_exporter(panel: PanelQueries) -> str | None:
-    """Why `panel` cannot show data on this machine (its exporter is not installed), or None."""
+def missing_exporter(panel: PanelQueries, available: Iterable[str] | None = None) -> str | None:
+    """Why `panel` cannot show data here (its exporter is missing), or None.
+
+    `available`: the exporters the caller knows it runs (e.g. the lab's stack); without it, an
+    exporter counts as available when its executable is on PATH or the lab ships a stand-in.
+    """
     if not panel.requires:
         return None
     names = EXPORTER_EXECUTABLES.get(panel.requires, (panel.requires,))
-    if any(shutil.which(name) for name in names):
+    if available is not None:
+        if panel.requires in set(available):
+            return None
+    elif any(shutil.which(name) for name in names) or _module_exists(EXPORTER_MODULES.get(panel.requires)):
         return None
     reason = panel.requires_reason or "not installed"
-    return f"needs {panel.requires} ({', '.join(names)} not on PATH): {reason}"
+    return f"needs {panel.requires} ({', '.join(names)} not running here): {reason}"
+
+
+def _module_exists(name: str | None) -> bool:
+    try:
+        return name is not None and importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def find_panel(uid: str, title: str, panels: Iterable[PanelQueries]) -> PanelQueries:
+    """The panel titled `title` on dashboard `uid`; KeyError names both when there is none."""
+    for panel in panels:
+        if panel.dashboard_uid == uid and panel.title == title:
+            return panel
+    raise KeyError(f"no panel {title!r} on dashboard {uid!r}")
+
+
+def report_charts(
+    panels: Iterable[tuple[str, str]] = REPORT_PANELS, window: str = REPORT_WINDOW, path: str | Path | None = None
+) -> list[Any]:
+    """The report's chart specs (`loadlab.charts.ChartSpec`), built from the dashboards' panels.
+
+    Imported lazily: `loadlab.charts` needs matplotlib, this module does not.
+    """
+    from loadlab.charts import ChartSpec
+
+    every = panel_queries(path, window=window)
+    specs = []
+    for uid, title in panels:
+        panel = find_panel(uid, title, every)
+        specs.append(
+            ChartSpec(
+                title=panel.title,
+                unit=panel.unit,
+                exprs=tuple(t.expr for t in panel.targets),
+                legends=tuple("" if t.legend == "__auto" else t.legend for t in panel.targets),
+                source=f"{panel.dashboard_title} / {panel.title}",
+            )
+        )
+    return specs
 
 
 def variable_queries(

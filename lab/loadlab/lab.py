@@ -25,6 +25,8 @@ from loadlab.stack import Stack
 
 #: Called once a second while the test runs, with the stack, the Locust run and the seconds elapsed.
 During = Callable[[Stack, LocustRun, float], None]
+#: Called once the report is drawn, while Prometheus and the database are still up.
+After = Callable[[Stack, "reporting.Report"], None]
 NON_TTY_PROGRESS_EVERY = 5.0
 
 
@@ -38,7 +40,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_lab(
     root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
-    during: During | None = None, quiet: bool = False,
+    during: During | None = None, after: After | None = None, quiet: bool = False,
 ) -> reporting.Report:  # fmt: skip
     """Run one complete lab test and return its (written) report; never leaves a process behind unless `keep`."""
     run_id = run_id or new_run_id(preset)
@@ -65,8 +67,9 @@ def run_lab(
                 result = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
                 report.started_at, report.ended_at = result.started_at, result.ended_at
                 report.exit_code, report.interrupted = result.exit_code, result.interrupted
-                after = stack.row_counts()
-                _finish(report, run, before, after, stack)
+                _finish(report, run, before, stack.row_counts(), stack)
+                if after is not None:
+                    after(stack, report)
             except KeyboardInterrupt:
                 report.interrupted = True
                 report.ended_at = time.time()

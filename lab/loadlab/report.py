@@ -68,6 +68,7 @@ class EndpointRow:
     p95_ms: float
     p99_ms: float
     rps: float
+    max_ms: float = 0.0
 
 
 @dataclass
@@ -89,7 +90,7 @@ def read_stats(csv_path: Path) -> list[EndpointRow]:
             rows.append(EndpointRow(
                 method=row["Type"], name=row["Name"], requests=int(row["Request Count"]),
                 failures=int(row["Failure Count"]), p50_ms=_num(row["50%"]), p95_ms=_num(row["95%"]),
-                p99_ms=_num(row["99%"]), rps=_num(row["Requests/s"]),
+                p99_ms=_num(row["99%"]), rps=_num(row["Requests/s"]), max_ms=_num(row["Max Response Time"]),
             ))  # fmt: skip
     return rows
 

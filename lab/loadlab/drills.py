@@ -1,0 +1,325 @@
+"""Fault drills: one fault injected at a known time into a live lab run, with the load kept on.
+
+Each drill says what it breaks, when, and what must hold: the report gives errors by status and over time,
+the time the clients took to see no more failures after the fault ended, the slowest request, the
+consistency check (no acknowledged write lost) and a PNG of the window with the fault marked on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+from loadlab import charts  # noqa: E402
+from loadlab.lab import run_lab  # noqa: E402
+from loadlab.loadtest import LoadOptions, LocustRun  # noqa: E402
+from loadlab.presets import Preset  # noqa: E402
+from loadlab.report import Report, text_table  # noqa: E402
+from loadlab.stack import Stack  # noqa: E402
+
+#: Failures must stay at zero this long before the clients count as recovered.
+QUIET_SECONDS = 3
+#: Client-side messages that mean a request already being served was cut off (not a refused connection).
+CUT_OFF_MARKERS = ("reset", "RemoteDisconnected", "IncompleteRead", "ConnectionClosed", "BrokenPipe", "EOF")
+SLOWEST_ALLOWED_MS = 5000
+
+
+@dataclass
+class Window:
+    injected_at: float = 0.0
+    recovered_at: float = 0.0
+
+
+Action = Callable[[Stack, LocustRun], None]
+
+
+@dataclass
+class Drill:
+    name: str
+    what: str
+    inject: Action
+    recover: Action | None = None
+    inject_after: float = 10.0
+    fault_seconds: float = 15.0
+    duration: int = 45
+    checks: tuple[Callable[[DrillOutcome], str | None], ...] = ()
+
+
+@dataclass
+class DrillOutcome:
+    drill: Drill
+    report: Report
+    window: Window
+    errors_by_status: dict[str, float] = field(default_factory=dict)
+    client_errors: dict[str, int] = field(default_factory=dict)
+    recovery_seconds: float | None = None
+    slowest_ms: float = 0.0
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "drill": self.drill.name, "passed": self.passed, "failed": self.failed,
+            "errors_by_status": self.errors_by_status, "client_errors": self.client_errors,
+            "recovery_seconds": self.recovery_seconds, "slowest_ms": self.slowest_ms, "extra": self.extra,
+            "injected_at": self.window.injected_at, "recovered_at": self.window.recovered_at,
+            "consistency": self.report.consistency.__dict__ if self.report.consistency else None,
+            "verdict": {k: self.report.verdict.get(k) for k in ("passed", "suspect", "suspect_reasons")},
+        }  # fmt: skip
+
+
+# -- the faults ------------------------------------------------------------------------------------------------
+def _kill_redis(stack: Stack, run: LocustRun) -> None:
+    assert stack.redis is not None, "redis-down needs a preset with redis enabled"
+    stack.redis.kill()
+
+
+def _start_redis(stack: Stack, run: LocustRun) -> None:
+    assert stack.redis is not None
+    stack.redis.start()
+
+
+def _restart_pgbouncer(stack: Stack, run: LocustRun) -> None:
+    assert stack.pgbouncer is not None, "pgbouncer-restart needs a preset with pgbouncer enabled"
+    stack.pgbouncer.restart()
+
+
+def _restart_postgres(stack: Stack, run: LocustRun) -> None:
+    assert stack.postgres is not None
+    stack.postgres.restart()
+
+
+def _kill_worker(stack: Stack, run: LocustRun) -> None:
+    run.workers[0].stop(sig=signal.SIGKILL)
+
+
+def _restart_api(stack: Stack, run: LocustRun) -> None:
+    assert stack.api is not None
+    stack.api.stop()  # SIGTERM: uvicorn stops accepting, lets in-flight requests finish
+    stack.api.start()
+
+
+# -- the checks ------------------------------------------------------------------------------------------------
+def no_failures_on(name: str) -> Callable[[DrillOutcome], str | None]:
+    def check(outcome: DrillOutcome) -> str | None:
+        failed = sum(r.failures for r in outcome.report.rows if r.name == name)
+        return f"{failed} failures on {name}" if failed else None
+
+    return check
+
+
+def nothing_lost(outcome: DrillOutcome) -> str | None:
+    c = outcome.report.consistency
+    return None if c and c.ok else f"consistency broken: {c.tables if c else 'unknown'}"
+
+
+def only_fast_503s(outcome: DrillOutcome) -> str | None:
+    bad = {s: n for s, n in outcome.errors_by_status.items() if s.startswith("5") and s != "503" and n >= 1}
+    if bad:
+        return f"5xx other than 503 from the API: {bad}"
+    if outcome.slowest_ms > SLOWEST_ALLOWED_MS:
+        return f"a request took {outcome.slowest_ms:.0f} ms (> {SLOWEST_ALLOWED_MS})"
+    return None
+
+
+def recovered_within(seconds: float) -> Callable[[DrillOutcome], str | None]:
+    def check(outcome: DrillOutcome) -> str | None:
+        if outcome.recovery_seconds is None:
+            return "clients never saw failures stop after the fault"
+        if outcome.recovery_seconds > seconds:
+            return f"recovered after {outcome.recovery_seconds:.1f} s (> {seconds} s)"
+        return None
+
+    return check
+
+
+def cache_errors_counted_then_hits_return(outcome: DrillOutcome) -> str | None:
+    if outcome.extra.get("cache_errors", 0) < 1:
+        return "no cache errors counted while Redis was down"
+    if outcome.extra.get("cache_hits_after", 0) < 1:
+        return "no cache hits after Redis came back"
+    return None
+
+
+def suspect_for_missing_worker(outcome: DrillOutcome) -> str | None:
+    verdict = outcome.report.verdict
+    reasons = " ".join(verdict.get("suspect_reasons", []))
+    if not verdict.get("suspect") or "missing" not in reasons:
+        return f"verdict not marked suspect for a missing worker: {verdict.get('suspect_reasons')}"
+    if outcome.report.interrupted:
+        return "the run did not go on to its end"
+    return None
+
+
+def no_cut_off_requests(outcome: DrillOutcome) -> str | None:
+    cut = {e: n for e, n in outcome.client_errors.items() if any(m.lower() in e.lower() for m in CUT_OFF_MARKERS)}
+    return f"requests cut off mid-flight: {cut}" if cut else None
+
+
+DRILLS: dict[str, Drill] = {
+    d.name: d
+    for d in (
+        Drill("redis-down", "Redis killed for 15 s, then started again", _kill_redis, _start_redis,
+              checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost)),
+        Drill("pgbouncer-restart", "PgBouncer restarted", _restart_pgbouncer, fault_seconds=0,
+              checks=(only_fast_503s, recovered_within(10), nothing_lost)),
+        Drill("postgres-restart", "Postgres restarted (fast shutdown)", _restart_postgres, fault_seconds=0,
+              checks=(only_fast_503s, recovered_within(10), nothing_lost)),
+        Drill("worker-loss", "one Locust worker killed with SIGKILL", _kill_worker, fault_seconds=0,
+              checks=(suspect_for_missing_worker, nothing_lost)),
+        Drill("api-sigterm", "the API gets SIGTERM under load and is started again", _restart_api, fault_seconds=0,
+              checks=(no_cut_off_requests, recovered_within(10), nothing_lost)),
+    )
+}  # fmt: skip
+
+
+# -- running one -----------------------------------------------------------------------------------------------
+def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, quiet: bool = False) -> DrillOutcome:
+    window = Window()
+    done = {"injected": False, "recovered": drill.recover is None}
+    options = LoadOptions(**{**options.__dict__, "duration": max(options.duration, drill.duration)})
+
+    def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
+        if not done["injected"] and elapsed >= drill.inject_after:
+            done["injected"] = True
+            window.injected_at = time.time()
+            drill.inject(stack, run)
+            window.recovered_at = time.time()
+        if done["injected"] and not done["recovered"] and elapsed >= drill.inject_after + drill.fault_seconds:
+            done["recovered"] = True
+            assert drill.recover is not None
+            drill.recover(stack, run)
+            window.recovered_at = time.time()
+
+    outcome_box: list[DrillOutcome] = []
+
+    def after(stack: Stack, report: Report) -> None:
+        assert stack.prometheus is not None
+        outcome_box.append(analyse(drill, report, window, stack.prometheus.url))
+
+    report = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
+    outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, report, window, failed=["the run did not finish"])
+    if not window.injected_at:
+        outcome.failed.append("the fault was never injected (the run ended early)")
+    for check in drill.checks:
+        problem = check(outcome)
+        if problem:
+            outcome.failed.append(problem)
+    (report.outdir / "drill.json").write_text(json.dumps(outcome.as_dict(), indent=2, default=str))
+    return outcome
+
+
+def analyse(drill: Drill, report: Report, window: Window, prometheus: str) -> DrillOutcome:
+    outcome = DrillOutcome(drill, report, window)
+    span = f"{max(1, int(report.ended_at - report.started_at) + 5)}s"
+    end = report.ended_at
+    for row in charts.query_instant(
+        prometheus, f'sum by (status) (increase(board_http_requests_total{{status!~"2.."}}[{span}]))', end
+    ):
+        outcome.errors_by_status[row["metric"].get("status", "?")] = round(float(row["value"][1]), 1)
+    outcome.client_errors = read_failures(report.outdir / "locust_failures.csv")
+    outcome.slowest_ms = max((r.max_ms for r in report.rows), default=0.0)
+    step = 1.0
+    failures = charts.query_range(
+        prometheus, "sum(rate(locust_request_failures_total[2s]))", report.started_at, end, step
+    )
+    rps = charts.query_range(prometheus, "sum(rate(locust_requests_total[2s]))", report.started_at, end, step)
+    outcome.series["failures/s"] = _points(failures)
+    outcome.series["requests/s"] = _points(rps)
+    outcome.recovery_seconds = recovery(outcome.series["failures/s"], window.recovered_at or window.injected_at)
+    if drill.name == "redis-down" and window.injected_at:
+        down = f"{max(1, int(window.recovered_at - window.injected_at))}s"
+        after_span = f"{max(1, int(end - window.recovered_at))}s"
+        outcome.extra["cache_errors"] = _scalar(
+            prometheus, f'sum(increase(board_cache_lookups_total{{result="error"}}[{down}]))', window.recovered_at
+        )
+        outcome.extra["cache_hits_after"] = _scalar(
+            prometheus, f'sum(increase(board_cache_lookups_total{{result="hit"}}[{after_span}]))', end
+        )
+    draw_window(outcome, report.outdir / f"drill-{drill.name}.png")
+    return outcome  # fmt: skip
+
+
+def _points(result: list[dict]) -> list[tuple[float, float]]:
+    return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
+
+
+def _scalar(prometheus: str, expr: str, at: float) -> float:
+    result = charts.query_instant(prometheus, expr, at)
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def recovery(failures: list[tuple[float, float]], since: float) -> float | None:
+    """Seconds from `since` until failures/s dropped to zero and stayed there for `QUIET_SECONDS`."""
+    quiet_from: float | None = None
+    for t, value in failures:
+        if t < since:
+            continue
+        if value > 0:
+            quiet_from = None
+        elif quiet_from is None:
+            quiet_from = t
+        if quiet_from is not None and t - quiet_from >= QUIET_SECONDS:
+            return max(0.0, quiet_from - since)
+    return None
+
+
+def read_failures(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    errors: dict[str, int] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            key = f"{row['Method']} {row['Name']}: {row['Error']}"[:160]
+            errors[key] = errors.get(key, 0) + int(row["Occurrences"])
+    return errors
+
+
+def draw_window(outcome: DrillOutcome, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    start = outcome.report.started_at
+    for label, points in outcome.series.items():
+        ax.plot([t - start for t, _ in points], [v for _, v in points], label=label, linewidth=1.2)
+    w = outcome.window
+    if w.injected_at:
+        ax.axvline(w.injected_at - start, color="red", linestyle="--", label="fault")
+    if w.recovered_at and w.recovered_at != w.injected_at:
+        ax.axvline(w.recovered_at - start, color="green", linestyle="--", label="fault ends")
+    ax.set_title(f"drill {outcome.drill.name}: {outcome.drill.what}", fontsize=10)
+    ax.set_xlabel("seconds since start")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def summary_table(outcomes: list[DrillOutcome]) -> str:
+    head = ["Drill", "Result", "Failures", "API non-2xx", "Recovery s", "Slowest ms", "201s == rows"]
+    rows = [head]
+    for o in outcomes:
+        failures = sum(r.failures for r in o.report.rows)
+        statuses = ", ".join(f"{s}:{n:.0f}" for s, n in sorted(o.errors_by_status.items())) or "-"
+        rec = "-" if o.recovery_seconds is None else f"{o.recovery_seconds:.1f}"
+        consistent = "yes" if o.report.consistency and o.report.consistency.ok else "NO"
+        rows.append([o.drill.name, "PASS" if o.passed else "FAIL", str(failures), statuses, rec,
+                     f"{o.slowest_ms:.0f}", consistent])  # fmt: skip
+    lines = [text_table(rows)]
+    lines += [f"  {o.drill.name}: {p}" for o in outcomes for p in o.failed]
+    return "\n".join(lines)
