@@ -1,0 +1,385 @@
+"""board-loadlab load suite: the seed's client on FastHttpUser, scenarios, shapes, exporter, verdict.
+
+Run it standalone or distributed (see README.md next to this file). The pure logic lives in
+the ``loadsuite`` package beside this file; this module only wires it to Locust's events.
+"""
+
+from __future__ import annotations
+
+import locust  # first: it monkey-patches the process with gevent
+from locust import FastHttpUser, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+import logging
+import random
+import sys
+import time
+from typing import Any
+
+import gevent
+import psutil
+
+from loadsuite import shapes
+from loadsuite.created import REPORT_KEY as CREATED_REPORT_KEY
+from loadsuite.created import CreatedCounter
+from loadsuite.exporter import LocustCollector, ResetCounter, make_registry, serve
+from loadsuite.health import GeneratorHealth
+from loadsuite.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, task_list
+from loadsuite.thresholds import ThresholdError, Thresholds, load_thresholds
+from loadsuite.verdict import EndpointSample, evaluate
+
+logger = logging.getLogger("loadsuite")
+
+# Master/standalone samples users, targets and missing workers this often for the health guard.
+HEALTH_SAMPLE_INTERVAL = 1.0
+CPU_REPORT_KEY = "loadlab_cpu_ratio"
+SHAPES = ("constant", "step", "capacity")
+
+CREATED = CreatedCounter()  # 201s per (method, name): counted on workers/standalone, merged on the master
+HEALTH = GeneratorHealth()
+RESETS = ResetCounter()
+_PROCESS = psutil.Process()
+_state: dict[str, Any] = {"thresholds": None, "exporter": None, "run_id": ""}
+
+
+@events.init_command_line_parser.add_listener
+def on_init_command_line_parser(parser: Any, **kwargs: Any) -> None:
+    """Fired when Locust builds its argument parser, on every node: adds the board-loadlab options.
+
+    Workers receive the master's values of these options with each spawn message.
+
+    :param parser: Locust's ``LocustArgumentParser``
+    """
+    group = parser.add_argument_group("board-loadlab")
+    scenario = group.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        metavar="NAME",
+        env_var="LOADLAB_SCENARIO",
+        help=f"Task mix: {', '.join(SCENARIOS)} (default seed)",
+    )
+    group.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="constant",
+        env_var="LOADLAB_SHAPE",
+        help="constant (-u/-r/-t as usual), step, or capacity (steps up until the SLO breaks)",
+    )
+    group.add_argument(
+        "--step-users",
+        type=int,
+        default=10,
+        metavar="N",
+        env_var="LOADLAB_STEP_USERS",
+        help="Users added per step (step, capacity)",
+    )
+    group.add_argument(
+        "--step-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        env_var="LOADLAB_STEP_INTERVAL",
+        help="Seconds per step (step, capacity); >= 10 keeps windows accurate",
+    )
+    accounts = group.add_argument(
+        "--account-count",
+        type=int,
+        default=3,
+        metavar="N",
+        env_var="LOADLAB_ACCOUNT_COUNT",
+        help="Accounts user1..userN / pass1..passN to log in with (as `board seed-users --count N`)",
+    )
+    group.add_argument(
+        "--thresholds",
+        default="",
+        metavar="PATH",
+        env_var="LOADLAB_THRESHOLDS",
+        help="SLO thresholds: YAML/JSON file, or inline YAML/JSON '{...}'",
+    )
+    group.add_argument(
+        "--verdict-file",
+        default="",
+        metavar="PATH",
+        env_var="LOADLAB_VERDICT_FILE",
+        help="Write the verdict JSON here (master or standalone)",
+    )
+    group.add_argument(
+        "--exporter-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        env_var="LOADLAB_EXPORTER_PORT",
+        help="Serve Prometheus /metrics here (master or standalone); 0 = off",
+    )
+    group.add_argument(
+        "--exporter-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        env_var="LOADLAB_EXPORTER_HOST",
+        help="Interface for the exporter (0.0.0.0 in a pod)",
+    )
+    group.add_argument(
+        "--exporter-linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        env_var="LOADLAB_EXPORTER_LINGER",
+        help="Keep serving final metrics this long after the verdict, for a last scrape",
+    )
+    group.add_argument(
+        "--run-id",
+        default="",
+        metavar="ID",
+        env_var="LOADLAB_RUN_ID",
+        help="Run id label of locust_run_info and the verdict (default: start time, UTC)",
+    )
+    # Argument groups bypass LocustArgumentParser.add_argument, so nothing here shows in the web UI
+    # unless marked. Only what each user reads at spawn can change from the UI; the rest is fixed at start.
+    for action in (scenario, accounts):
+        action.include_in_web_ui, action.is_secret, action.is_required, action.is_multiple = True, False, False, False
+
+
+class BoardUser(FastHttpUser):
+    """One simulated user of the board: its own account, token and known post ids.
+
+    The class-level tasks are the seed's mix; ``on_start`` replaces them (per instance) with
+    the ``--scenario`` mix, because workers learn the scenario from the master at spawn time.
+    """
+
+    def wait_time(self) -> float:
+        wait = self.scenario.wait
+        return random.uniform(*wait) if wait else 0.0
+
+    def on_start(self) -> None:
+        opts = self.environment.parsed_options
+        self.scenario = get_scenario(getattr(opts, "scenario", DEFAULT_SCENARIO) or DEFAULT_SCENARIO)
+        self.tasks = task_list(self.scenario, self)
+        self.account_count = max(1, int(getattr(opts, "account_count", 3) or 3))
+        self.token: str | None = None
+        self.headers: dict[str, str] = {}
+        self.post_ids: list[int] = []
+        if self.scenario.login:
+            self.login()
+        if self.scenario.collect_posts:
+            with self.client.get("/posts/", headers=self.headers, catch_response=True) as resp:
+                if self._expect(resp, 200) and isinstance(data := self._json(resp), list):
+                    self.post_ids = [p["id"] for p in data if isinstance(p, dict) and "id" in p]
+
+    def login(self) -> None:
+        n = random.randint(1, self.account_count)
+        form = {"username": f"user{n}", "password": f"pass{n}"}
+        with self.client.post("/auth/login", data=form, catch_response=True) as resp:
+            if self._expect(resp, 200):
+                token = (self._json(resp) or {}).get("access_token")
+                if token:
+                    self.token = token
+                    self.headers = {"Authorization": f"Bearer {token}"}
+                else:
+                    resp.failure("login answered 200 without an access_token")
+
+    @task(5)
+    def list_posts(self) -> None:
+        with self.client.get("/posts/", headers=self.headers, catch_response=True) as resp:
+            self._expect(resp, 200)
+
+    @task(1)
+    def create_post(self) -> None:
+        if not self.token:
+            return
+        body = {"title": f"Post title {random.randint(1, 10000)}", "content": "A sample post for load testing."}
+        with self.client.post("/posts/", json=body, headers=self.headers, catch_response=True) as resp:
+            if self._expect(resp, 201) and isinstance(post := self._json(resp), dict) and "id" in post:
+                self.post_ids.append(post["id"])
+
+    @task(2)
+    def create_comment(self) -> None:
+        if not self.token or not self.post_ids:
+            return
+        body = {"post_id": random.choice(self.post_ids), "content": f"Comment {random.randint(1, 10000)}"}
+        with self.client.post("/comments/", json=body, headers=self.headers, catch_response=True) as resp:
+            self._expect(resp, 201)
+
+    def view_post(self) -> None:
+        if not self.post_ids:
+            return self.list_posts()
+        post_id = random.choice(self.post_ids)
+        with self.client.get(
+            f"/posts/{post_id}", name="/posts/[id]", headers=self.headers, catch_response=True
+        ) as resp:
+            self._expect(resp, 200)
+
+    def healthz(self) -> None:
+        with self.client.get("/healthz", catch_response=True) as resp:
+            self._expect(resp, 200)
+
+    @staticmethod
+    def _expect(resp: Any, status: int) -> bool:
+        """Mark anything but the one status this call should get as a failure (503s, 4xx, redirects alike)."""
+        if resp.status_code == status:
+            return True
+        resp.failure(f"expected {status}, got {resp.status_code}: {(resp.text or '')[:120]!r}")
+        return False
+
+    @staticmethod
+    def _json(resp: Any) -> Any:
+        try:
+            return resp.json()
+        except Exception as exc:  # noqa: BLE001  (any decode problem is the API's fault: record it)
+            resp.failure(f"invalid JSON: {exc}")
+            return None
+
+
+@events.init.add_listener
+def on_init(environment: Any, runner: Any = None, **kwargs: Any) -> None:
+    """Fired once the environment and runner exist, on every node.
+
+    On the master or a standalone run: loads the thresholds (failing fast on mistakes),
+    selects the load shape, starts the exporter and the health sampler. On a worker: primes
+    the CPU reading that rides along its reports.
+    """
+    opts = environment.parsed_options
+    runner = runner or environment.runner
+    if opts is None or runner is None:
+        return
+    if isinstance(runner, WorkerRunner):
+        _PROCESS.cpu_percent(None)  # the first reading is meaningless; start the interval now
+        return
+    try:
+        thresholds = load_thresholds(opts.thresholds)
+    except ThresholdError as exc:
+        logger.error(f"--thresholds: {exc}")
+        sys.exit(2)
+    _state["thresholds"] = thresholds
+    _state["run_id"] = opts.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if opts.shape != "constant":
+        environment.shape_class = _make_shape(opts, thresholds)
+        environment.shape_class.runner = runner
+    RESETS.wrap(runner.stats)
+    if opts.exporter_port:
+        info = {"run_id": _state["run_id"], "scenario": opts.scenario, "shape": opts.shape}
+        registry = make_registry(LocustCollector(environment, info, RESETS, HEALTH))
+        _state["exporter"] = serve(registry, opts.exporter_host, opts.exporter_port)
+        logger.info(f"Prometheus exporter on http://{opts.exporter_host}:{opts.exporter_port}/metrics")
+    gevent.spawn(_sample_health, runner)
+
+
+def _make_shape(opts: Any, thresholds: Thresholds) -> shapes.StepShape:
+    args = (opts.step_users, opts.step_interval, opts.num_users or 0, opts.spawn_rate or 0.0, opts.run_time)
+    try:
+        if opts.shape == "capacity":
+            return shapes.CapacityShape(*args, thresholds=thresholds)
+        return shapes.StepShape(*args)
+    except ValueError as exc:
+        logger.error(f"--shape {opts.shape}: {exc}")
+        sys.exit(2)
+
+
+def _sample_health(runner: Any) -> None:
+    """Every HEALTH_SAMPLE_INTERVAL: users vs target, missing workers, standalone CPU."""
+    last_cpu = 0.0
+    while True:
+        gevent.sleep(HEALTH_SAMPLE_INTERVAL)
+        now = time.monotonic()
+        active = runner.state in ("spawning", "running")
+        HEALTH.record_users(runner.user_count, runner.target_user_count if active else None, now)
+        if isinstance(runner, MasterRunner):
+            for node in runner.clients.all:
+                if node.state == "missing":
+                    HEALTH.record_missing(node.id)
+        elif now - last_cpu >= 3.0 and active:  # standalone: the same cadence as a worker report
+            last_cpu = now
+            HEALTH.record_cpu("local", _PROCESS.cpu_percent(None) / 100.0)
+            HEALTH.record_worker_users("local", runner.user_count)
+
+
+@events.request.add_listener
+def on_request(request_type: str, name: str, response: Any = None, **kwargs: Any) -> None:
+    """Fired on workers and standalone runs for every request (never on the master): counts 201s.
+
+    :param request_type: HTTP method
+    :param name: grouped request name (``/posts/[id]``)
+    :param response: the FastResponse, or None when the request never got one
+    """
+    if response is not None and getattr(response, "status_code", None) == 201:
+        CREATED.add(request_type, name)
+
+
+@events.report_to_master.add_listener
+def on_report_to_master(client_id: str, data: dict[str, Any], **kwargs: Any) -> None:
+    """Fired on a worker before each stats report (and the final one at quit): adds 201 deltas and CPU.
+
+    :param client_id: this worker's id
+    :param data: the report dict sent to the master
+    """
+    data[CREATED_REPORT_KEY] = CREATED.take_delta()
+    data[CPU_REPORT_KEY] = _PROCESS.cpu_percent(None) / 100.0
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict[str, Any], **kwargs: Any) -> None:
+    """Fired on the master for each worker report: merges 201 deltas, records CPU and users per worker.
+
+    :param client_id: the reporting worker
+    :param data: the report dict (Locust merges ``stats`` itself)
+    """
+    CREATED.merge(data.get(CREATED_REPORT_KEY))
+    if (cpu := data.get(CPU_REPORT_KEY)) is not None:
+        HEALTH.record_cpu(client_id, float(cpu))
+    if (users := data.get("user_count")) is not None:
+        HEALTH.record_worker_users(client_id, int(users))
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Any, **kwargs: Any) -> None:
+    """Fired when the process exits, on every node; on the master or standalone, ends the run with the verdict.
+
+    Locust fires ``quitting`` in reverse order, so the master's own listener (which collects
+    the workers' final reports) has run before this one. Sets ``process_exit_code``.
+    """
+    runner = environment.runner
+    opts = environment.parsed_options
+    if runner is None or opts is None or isinstance(runner, WorkerRunner) or _state["thresholds"] is None:
+        return
+    HEALTH.finish(time.monotonic())
+    verdict = evaluate(_endpoint_samples(runner.stats), _total_sample(runner.stats), _state["thresholds"],
+                       HEALTH.reasons())  # fmt: skip
+    shape = environment.shape_class
+    if isinstance(shape, shapes.CapacityShape):
+        # The finder breaks the SLO on purpose: the run succeeds when a step held (a knee exists).
+        verdict.enforce_thresholds = False
+        verdict.extra["capacity"] = shape.report.to_dict()
+        verdict.notes.append(shape.report.summary())
+        if shape.report.knee is None:
+            verdict.problems.append("capacity: no step held the SLO")
+    verdict.extra["run"] = {
+        "run_id": _state["run_id"], "scenario": opts.scenario, "shape": opts.shape, "host": environment.host,
+        "target_users": opts.num_users, "locust_version": locust.__version__,
+    }  # fmt: skip
+    verdict.extra["health"] = HEALTH.to_dict()
+    print(verdict.render_table(), flush=True)
+    if opts.verdict_file:
+        verdict.write(opts.verdict_file)
+        logger.info(f"Verdict written to {opts.verdict_file}")
+    environment.process_exit_code = verdict.exit_code
+    if _state["exporter"] is not None and opts.exporter_linger > 0:
+        logger.info(f"Exporter serving final metrics for {opts.exporter_linger:g} s more")
+        gevent.sleep(opts.exporter_linger)
+
+
+def _endpoint_samples(stats: Any) -> list[EndpointSample]:
+    return [
+        EndpointSample(
+            method, name, e.num_requests, e.num_failures, dict(e.response_times), e.total_rps, CREATED.get(method, name)
+        )  # fmt: skip
+        for (name, method), e in stats.entries.items()
+        if e.num_requests or e.num_failures
+    ]
+
+
+def _total_sample(stats: Any) -> EndpointSample:
+    t = stats.total
+    created = sum(CREATED.totals().values())
+    return EndpointSample(
+        "", "Aggregated", t.num_requests, t.num_failures, dict(t.response_times), t.total_rps, created
+    )

@@ -1,0 +1,57 @@
+"""Generator-health guard: sustained worker CPU, missing workers, users short of the target."""
+
+from __future__ import annotations
+
+from loadsuite.health import CPU_SUSTAINED_REPORTS, USERS_SHORTFALL_GRACE, GeneratorHealth
+
+
+def test_sustained_cpu_is_suspect() -> None:
+    h = GeneratorHealth()
+    for _ in range(CPU_SUSTAINED_REPORTS):
+        h.record_cpu("w1", 0.97)
+    assert h.reasons() == [f"worker w1 CPU stayed above 90% for {CPU_SUSTAINED_REPORTS} consecutive reports (peak 97%)"]
+
+
+def test_cpu_spikes_are_not_suspect() -> None:
+    h = GeneratorHealth()
+    for ratio in [0.95, 0.95, 0.5] * 3:
+        h.record_cpu("w1", ratio)
+    assert h.reasons() == []
+
+
+def test_missing_worker_is_suspect() -> None:
+    h = GeneratorHealth()
+    h.record_missing("w2")
+    assert h.reasons() == ["worker w2 went missing during the run"]
+
+
+def test_target_never_reached_is_suspect() -> None:
+    h = GeneratorHealth()
+    for t in range(10):
+        h.record_users(min(t, 4), 10, float(t))
+    h.finish(10.0)
+    assert h.reasons() == ["users reached 4 < target 10"]
+
+
+def test_target_reached_is_healthy() -> None:
+    h = GeneratorHealth()
+    for t in range(10):
+        h.record_users(min(t * 3, 10), 10, float(t))
+    h.finish(10.0)
+    assert h.reasons() == []
+    assert h.max_users == 10
+
+
+def test_last_step_still_spawning_within_grace_is_not_suspect() -> None:
+    h = GeneratorHealth()
+    h.record_users(10, 10, 0.0)
+    h.record_users(12, 20, 1.0)  # a new step begins just before the run ends
+    h.finish(1.0 + USERS_SHORTFALL_GRACE / 2)
+    assert h.reasons() == []
+
+
+def test_to_dict_lists_workers() -> None:
+    h = GeneratorHealth()
+    h.record_worker_users("w1", 5)
+    h.record_cpu("w1", 0.25)
+    assert h.to_dict()["workers"]["w1"]["max_users"] == 5
