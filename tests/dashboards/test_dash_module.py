@@ -97,10 +97,41 @@ def test_repository_dashboards_are_found_without_a_path() -> None:
 def test_missing_exporter_names_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     panel = d.PanelQueries("u", "U", 1, "t", "s", "timeseries", None, (), "pgbouncer_exporter", "not in Debian")
     monkeypatch.setattr(d.shutil, "which", lambda name: None)
+    monkeypatch.setattr(d, "_module_exists", lambda name: False)
     reason = d.missing_exporter(panel)
     assert reason is not None and "pgbouncer_exporter" in reason and "not in Debian" in reason
     monkeypatch.setattr(d.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert d.missing_exporter(panel) is None
+
+
+def test_missing_exporter_trusts_the_callers_list() -> None:
+    panel = d.PanelQueries("u", "U", 1, "t", "s", "timeseries", None, (), "pgbouncer_exporter", "not in Debian")
+    assert d.missing_exporter(panel, available={"pgbouncer_exporter"}) is None
+    assert d.missing_exporter(panel, available=set()) is not None
+    plain = d.PanelQueries("u", "U", 2, "t", "s", "timeseries", None, ())
+    assert d.missing_exporter(plain, available=set()) is None
+
+
+def test_the_labs_pgbouncer_stand_in_counts_as_the_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab ships loadlab.pgbouncer_exporter with the prometheus-community names."""
+    panel = d.PanelQueries("u", "U", 1, "t", "s", "timeseries", None, (), "pgbouncer_exporter", "not in Debian")
+    monkeypatch.setattr(d.shutil, "which", lambda name: None)
+    assert d.missing_exporter(panel) is None
+
+
+def test_report_charts_come_from_existing_panels() -> None:
+    pytest.importorskip("matplotlib", reason="needs matplotlib (loadlab.charts draws with it)")
+    specs = d.report_charts()
+    assert [s.title for s in specs] == [title for _uid, title in d.REPORT_PANELS]
+    for spec in specs:
+        assert spec.exprs and spec.unit and spec.source.startswith("Board Loadlab / ")
+        assert all("$" not in e for e in spec.exprs), spec.title
+        assert all(f"[{d.REPORT_WINDOW}]" in e for e in spec.exprs if "rate(" in e), spec.title
+
+
+def test_find_panel_names_what_is_missing() -> None:
+    with pytest.raises(KeyError, match="'Nope' on dashboard 'loadlab-api'"):
+        d.find_panel("loadlab-api", "Nope", d.panel_queries())
 
 
 def test_metric_names_ignores_labels_functions_and_keywords() -> None:
