@@ -170,7 +170,7 @@ tolerations:
 {{- default (printf "r%d" .Release.Revision) .Values.locust.runId -}}
 {{- end -}}
 
-{{/* Return the load suite's options shared by the master and the workers, as `--flag value` arguments (same spelling as loadlab.commands.locust_options). */}}
+{{/* Return the load suite's own options for the master, as `--flag value` arguments (same spelling as loadlab.commands.locust_options); workers receive them from the master. */}}
 {{- define "loadlab.locustSuiteArgs" -}}
 {{- $l := .Values.locust -}}
 - --scenario
@@ -256,6 +256,8 @@ tolerations:
     - {{ printf "%s/stats" $dir | quote }}
     - --verdict-file
     - {{ printf "%s/verdict.json" $dir | quote }}
+    - --exporter-linger
+    - {{ $l.run.exporterLinger | quote }}
     - --only-summary
     {{- end }}
   ports:
