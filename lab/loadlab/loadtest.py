@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from loadlab import commands
 from loadlab.process import Process, free_port
 
 PROGRESS_INTERVAL = 1.0
+#: Progress samples the shown rate spans (Locust workers report every 3 s).
+RPS_WINDOW = 7
 #: Locust needs a moment after --run-time to stop users and write its reports.
 END_GRACE = 60.0
 SCRAPE_TIMEOUT = 2.0
@@ -169,14 +172,15 @@ class LocustRun:
         wall_start = time.time()
         deadline = started + self.options.duration + END_GRACE + 120
         interrupted = False
-        last: Progress | None = None
+        # Workers report every 3 s, so the rate is taken over a few reports, not between two scrapes.
+        recent: deque[Progress] = deque(maxlen=RPS_WINDOW)
         try:
             while self.master.alive and time.monotonic() < deadline:
                 time.sleep(PROGRESS_INTERVAL)
                 now = self.progress(started)
-                if last is not None and now.elapsed > last.elapsed:
-                    now.rps = max(0.0, (now.requests - last.requests) / (now.elapsed - last.elapsed))
-                last = now
+                if recent and now.elapsed > recent[0].elapsed:
+                    now.rps = max(0.0, (now.requests - recent[0].requests) / (now.elapsed - recent[0].elapsed))
+                recent.append(now)
                 if on_progress:
                     on_progress(now)
                 if on_tick:

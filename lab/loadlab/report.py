@@ -216,7 +216,7 @@ class Report:
         state = "PASS" if self.verdict.get("passed") else "FAIL"
         if self.verdict.get("suspect"):
             state += " (suspect: " + "; ".join(self.verdict.get("suspect_reasons", [])) + ")"
-        broken = [b if isinstance(b, str) else json.dumps(b) for b in self.verdict.get("violations", [])]
+        broken = [b if isinstance(b, str) else json.dumps(b) for b in self.verdict.get("broken", [])]
         return state + ("; " + "; ".join(broken[:5]) if broken else "")
 
     def write(self) -> Path:

@@ -28,7 +28,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
     root.chmod(0o755)
     result = subprocess.run(
         loadlab_argv("run", "--root", str(root), "--run-id", "e2e", "--workers", "2", "--users", "50",
-                     "--spawn-rate", "25", "--duration", "20"),
+                     "--spawn-rate", "10", "--duration", "20"),
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=lab_env(), check=False,
     )  # fmt: skip
     return result, root / "e2e"
