@@ -137,7 +137,7 @@ def locust_latency(quantile: float, width: int = 8) -> Panel:
         "s",
         f"What p{pct} latency do the clients see per endpoint (from the master's merged histogram)? "
         "Healthy: flat and under the SLO; a rise here is the symptom the server panels explain.",
-        [t(q(quantile, "locust_response_time_seconds", "name", LOC), "{{name}}")],
+        [t(q(quantile, "locust_response_time_seconds", "method, name", LOC), "{{method}} {{name}}")],
         thresholds=LAT_THRESHOLDS,
         width=width,
     )
@@ -148,7 +148,7 @@ LOCUST_RPS = Panel(
     "reqps",
     "How much load is the generator actually sending, per endpoint? Healthy: it follows the user "
     "count; a plateau while users grow means the API (or the generator) is saturated.",
-    [t(f"sum by (name) (rate(locust_requests_total{LOC}[{RI}]))", "{{name}}")],
+    [t(f"sum by (method, name) (rate(locust_requests_total{LOC}[{RI}]))", "{{method}} {{name}}")],
     stack=True,
 )
 
@@ -159,10 +159,10 @@ LOCUST_FAILURES = Panel(
     [
         t(
             zero_if_absent(
-                f"sum by (name) (rate(locust_request_failures_total{LOC_FAIL}[{RI}]))",
-                f"sum by (name) (rate(locust_requests_total{LOC}[{RI}]))",
+                f"sum by (method, name) (rate(locust_request_failures_total{LOC_FAIL}[{RI}]))",
+                f"sum by (method, name) (rate(locust_requests_total{LOC}[{RI}]))",
             ),
-            "{{name}}",
+            "{{method}} {{name}}",
         )
     ],
     thresholds=[(None, "green"), (0.1, "red")],
@@ -181,7 +181,7 @@ API_P95 = Panel(
     "s",
     "How long does the server take per route (from request start to response, p95)? Healthy: well "
     "under the client's p95; if the client's p95 is much higher, time is lost before the server.",
-    [t(q(0.95, "board_http_request_duration_seconds", "route", API), "{{route}}")],
+    [t(q(0.95, "board_http_request_duration_seconds", "method, route", API), "{{method}} {{route}}")],
     thresholds=LAT_THRESHOLDS,
 )
 
@@ -264,7 +264,12 @@ API_DASH = Dashboard(
                     "Requests per second by route",
                     "reqps",
                     "How much traffic does each route serve? Healthy: matches the Locust rate per endpoint.",
-                    [t(f"sum by (route) (rate(board_http_requests_total{API_ROUTE}[{RI}]))", "{{route}}")],
+                    [
+                        t(
+                            f"sum by (method, route) (rate(board_http_requests_total{API_ROUTE}[{RI}]))",
+                            "{{method}} {{route}}",
+                        )
+                    ],
                     stack=True,
                 ),
                 Panel(
@@ -274,10 +279,10 @@ API_DASH = Dashboard(
                     [
                         t(
                             zero_if_absent(
-                                f"sum by (route, status) (rate(board_http_requests_total{API5XX}[{RI}]))",
-                                f"sum by (route) (rate(board_http_requests_total{API_ROUTE}[{RI}]))",
+                                f"sum by (method, route, status) (rate(board_http_requests_total{API5XX}[{RI}]))",
+                                f"sum by (method, route) (rate(board_http_requests_total{API_ROUTE}[{RI}]))",
                             ),
-                            "{{route}} {{status}}",
+                            "{{method}} {{route}} {{status}}",
                         )
                     ],
                     thresholds=[(None, "green"), (0.1, "red")],
@@ -303,7 +308,12 @@ API_DASH = Dashboard(
                     "Latency p95 by route",
                     "s",
                     "How long does each route take at p95? Healthy: flat as load grows; a knee shows saturation.",
-                    [t(q(0.95, "board_http_request_duration_seconds", "route", API_ROUTE), "{{route}}")],
+                    [
+                        t(
+                            q(0.95, "board_http_request_duration_seconds", "method, route", API_ROUTE),
+                            "{{method}} {{route}}",
+                        )
+                    ],
                     thresholds=LAT_THRESHOLDS,
                 ),
                 Panel(
