@@ -1,0 +1,251 @@
+"""The chart lints, renders valid Kubernetes objects in every scenario, and its values schema rejects mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.chart.conftest import (
+    CHART,
+    CI_VALUES,
+    KUBE_VERSION,
+    PRESETS,
+    ROOT,
+    SCENARIOS,
+    RenderError,
+    by_kind,
+    containers,
+    helm_env,
+    render,
+    require_tool,
+    scenario,
+    workloads,
+)
+
+pytestmark = pytest.mark.chart
+
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("values", [None, *PRESETS, *CI_VALUES], ids=lambda p: p.name if p else "default")
+def test_helm_lint_strict(values):
+    helm = require_tool("helm", "tools/install-helm.sh")
+    argv = [helm, "lint", "--strict", str(CHART)] + (["-f", str(values)] if values else [])
+    result = subprocess.run(argv, capture_output=True, text=True, env=helm_env(), check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_object_is_valid_kubernetes(name):
+    """Each rendered object against the Kubernetes OpenAPI schema (strict: unknown fields fail too)."""
+    objs = scenario(name)
+    assert objs, f"{name} rendered nothing"
+    problems = []
+    for obj in objs:
+        if obj["kind"] in CRD_KINDS:
+            continue  # not in the core schema: checked field by field in test_chart_wiring
+        try:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_kubernetes_validate_catches_mistakes():
+    """The validator itself is live: an unknown field and a wrong type are both reported."""
+    deployment = next(o for o in scenario("default") if o["kind"] == "Deployment")
+    bad = json.loads(json.dumps(deployment))
+    bad["spec"]["replicass"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBE_VERSION, strict=True)
+    bad = json.loads(json.dumps(deployment))
+    bad["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBE_VERSION, strict=True)
+
+
+def _restricted_problems(obj: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    """What keeps a pod from the "restricted" Pod Security Standard, plus our own rules (limits, probes' ports)."""
+    where = f"{obj['kind']}/{obj['metadata']['name']}"
+    problems = []
+    psc = pod["spec"].get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True:
+        problems.append(f"{where}: pod runAsNonRoot")
+    if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{where}: pod seccompProfile")
+    if not isinstance(psc.get("runAsUser"), int) or psc["runAsUser"] == 0:
+        problems.append(f"{where}: pod runAsUser must be a numeric non-root id")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod["spec"].get(key):
+            problems.append(f"{where}: {key}")
+    for volume in pod["spec"].get("volumes", []):
+        if "hostPath" in volume:
+            problems.append(f"{where}: hostPath volume {volume['name']}")
+    for c in containers(pod):
+        cw = f"{where} container {c['name']}"
+        sc = c.get("securityContext", {})
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{cw}: allowPrivilegeEscalation")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{cw}: readOnlyRootFilesystem")
+        if sc.get("runAsNonRoot") is not True or sc.get("runAsUser", 1) == 0:
+            problems.append(f"{cw}: runAsNonRoot")
+        if sc.get("capabilities", {}).get("drop") != ["ALL"] or sc.get("capabilities", {}).get("add"):
+            problems.append(f"{cw}: capabilities must drop ALL and add none")
+        if sc.get("privileged"):
+            problems.append(f"{cw}: privileged")
+        res = c.get("resources", {})
+        for part in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource not in res.get(part, {}):
+                    problems.append(f"{cw}: resources.{part}.{resource} missing")
+        image = c["image"]
+        if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+            problems.append(f"{cw}: image {image} is not pinned")
+    return problems
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_pods_meet_restricted_pod_security(name):
+    problems = []
+    for obj, pod in workloads(scenario(name)):
+        problems += _restricted_problems(obj, pod)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_no_secret_literal_in_manifests(name):
+    """Passwords only come from the Secret: no env value looks like a credential, no DSN carries a literal one."""
+    problems = []
+    for obj, pod in workloads(scenario(name)):
+        for c in containers(pod):
+            for e in c.get("env", []):
+                value = e.get("value", "")
+                if any(word in e["name"] for word in ("PASSWORD", "SECRET", "PASS")) and "value" in e:
+                    problems.append(f"{obj['metadata']['name']}/{c['name']}: {e['name']} is a literal")
+                if "://" in value and "@" in value and "$(" not in value.split("@")[0]:
+                    problems.append(f"{obj['metadata']['name']}/{c['name']}: {e['name']} has a literal password")
+    assert not problems, "\n".join(problems)
+
+
+def test_generated_secret_has_every_key():
+    secret = next(o for o in scenario("default") if o["kind"] == "Secret")
+    assert set(secret["data"]) == {"database-password", "jwt-secret", "grafana-admin-password"}
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert not by_kind(scenario("hpa-existing-secret"), "Secret"), "an existing Secret must not be generated"
+
+
+def test_every_object_has_namespace_and_labels():
+    for name in ("default", "run", "kps"):
+        for obj in scenario(name):
+            meta = obj["metadata"]
+            assert meta.get("namespace") == "loadlab", f"{obj['kind']}/{meta['name']} lacks the release namespace"
+            assert meta["labels"]["app.kubernetes.io/instance"] == "loadlab"
+            assert len(meta["name"]) <= 63
+
+
+# --- values.schema.json ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--set", "api.replicaz=2"), "additional properties 'replicaz' not allowed"),
+        (("--set", "typo=1"), "additional properties 'typo' not allowed"),
+        (("--set", "api.replicas=-1"), "minimum"),
+        (("--set", "locust.workers.replicas=-3"), "minimum"),
+        (("--set", "api.replicas=two"), "want integer"),
+        (("--set", "pgbouncer.enabled=maybe"), "want boolean"),
+        (("--set", "api.port=70000"), "maximum"),
+        (("--set", "locust.master.mode=batch"), "value must be one of"),
+        (("--set", "api.env.BOARD_BCRYPT_ROUNDS=10"), "want string"),
+        (("--set-string", "api.env.DATABASE_URL=x"), "BOARD_"),
+        (("--set", "api.resources.cpu=1"), "additional properties 'cpu' not allowed"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_schema_rejects_bad_values(args, expected):
+    with pytest.raises(RenderError) as info:
+        render(*args)
+    assert expected in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--set-string", "api.env.BOARD_DB_STATEMENT_CACHE=true"), "BOARD_DB_STATEMENT_CACHE"),
+        (("--set-string", "api.env.BOARD_DATABASE_URL=postgresql://x"), "the chart sets it"),
+        (("--set", "postgresql.enabled=false"), "externalDatabase.host"),
+        (("--set", "api.hpa.enabled=true", "--set", "api.hpa.maxReplicas=1"), "maxReplicas"),
+        (("--set", "prometheus.enabled=false"), "grafana.prometheusUrl"),
+        (("--set", "api.enabled=false"), "locust.enabled"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_validate_values_fails_with_every_problem(args, expected):
+    with pytest.raises(RenderError) as info:
+        render(*args)
+    assert "VALUES VALIDATION" in str(info.value) and expected in str(info.value), str(info.value)
+
+
+def test_validate_values_collects_all_problems_at_once():
+    with pytest.raises(RenderError) as info:
+        render("--set", "postgresql.enabled=false", "--set", "prometheus.enabled=false")
+    assert "externalDatabase.host" in str(info.value) and "grafana.prometheusUrl" in str(info.value)
+
+
+def test_schema_and_readme_are_generated_from_values():
+    """values.schema.json and the README table equal what tools/chart-docs.py makes of values.yaml's @param lines."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "chart-docs.py"), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_value_is_documented_and_typed():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(node: dict[str, Any], sch: dict[str, Any], path: str) -> None:
+        assert sch.get("additionalProperties") is False, f"{path or '<root>'} accepts unknown keys"
+        for key, value in node.items():
+            sub = sch["properties"][key]
+            if "properties" in sub:
+                walk(value, sub, f"{path}{key}.")
+            else:
+                assert "type" in sub, f"{path}{key} has no type"
+
+    walk(values, schema, "")
+
+
+# --- presets --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_preset_has_the_contract_shape(preset):
+    """docs/contracts.md: api.env (BOARD_* -> string), pgbouncer.enabled/poolSize, redis.enabled; nothing else."""
+    data = yaml.safe_load(preset.read_text())
+    assert set(data) == {"api", "pgbouncer", "redis"}
+    assert set(data["api"]) == {"env"}
+    assert all(k.startswith("BOARD_") and isinstance(v, str) for k, v in data["api"]["env"].items())
+    assert set(data["pgbouncer"]) <= {"enabled", "poolSize"} and isinstance(data["pgbouncer"]["enabled"], bool)
+    assert set(data["redis"]) == {"enabled"} and isinstance(data["redis"]["enabled"], bool)
+
+
+def test_presets_say_what_the_post_and_our_tuning_say():
+    seed = yaml.safe_load((CHART / "presets" / "seed-baseline.yaml").read_text())
+    env = seed["api"]["env"]
+    assert env["BOARD_BCRYPT_ROUNDS"] == "12" and env["BOARD_HASH_IN_EXECUTOR"] == "false"
+    assert (env["BOARD_DB_POOL_SIZE"], env["BOARD_DB_MAX_OVERFLOW"], env["BOARD_DB_POOL_TIMEOUT"]) == ("5", "10", "30")
+    assert env["BOARD_CACHE_ENABLED"] == "false"
+    assert seed["pgbouncer"]["enabled"] is False and seed["redis"]["enabled"] is False
+    tuned = yaml.safe_load((CHART / "presets" / "tuned.yaml").read_text())
+    assert tuned["pgbouncer"]["enabled"] is True and tuned["redis"]["enabled"] is True
+    assert tuned["api"]["env"]["BOARD_DB_STATEMENT_CACHE"] == "false"  # behind PgBouncer's transaction mode
