@@ -37,7 +37,8 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "--set", "prometheus.enabled=false", "--set", "grafana.enabled=false",
         "--set", "metrics.serviceMonitor.enabled=true",
         "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
-        "--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.labels.release=kube-prometheus-stack",
+        "--set", "metrics.prometheusRule.enabled=true",
+        "--set", "metrics.prometheusRule.labels.release=kube-prometheus-stack",
         "--set", "metrics.dashboards.enabled=true",
     ),
     "hpa-existing-secret": ("--set", "api.hpa.enabled=true", "--set", "auth.existingSecret=my-secret"),
@@ -76,7 +77,7 @@ class RenderError(RuntimeError):
     """`helm template` failed; the message is helm's stderr."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _helm_template(args: tuple[str, ...]) -> str:
     helm = require_tool("helm", "tools/install-helm.sh")
     argv = [helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args]
@@ -90,7 +91,7 @@ def render_text(*args: str) -> str:
     return _helm_template(tuple(args))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _objects(args: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(_helm_template(args)) if doc)
 
