@@ -16,6 +16,9 @@ import importlib.util
 import json
 import re
 import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,3 +346,48 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(word)
     return names
+
+
+LIVE_QUERY_TIMEOUT = 10.0  # seconds per Prometheus query
+
+
+def live_problems(
+    prometheus_url: str,
+    start: float,
+    end: float,
+    step: float = 2.0,
+    window: str = REPORT_WINDOW,
+    available: Iterable[str] | None = None,
+    path: str | Path | None = None,
+) -> tuple[list[str], list[str]]:
+    """Ask a live Prometheus for every panel over [start, end]: (problems, skipped).
+
+    A problem is a target whose query fails or returns no series; a panel whose exporter is
+    missing (see `missing_exporter`) is skipped, with the reason, instead. The live test of a
+    lab run is `problems, skipped = live_problems(url, t0, t1); assert not problems`.
+    """
+    problems: list[str] = []
+    skipped: list[str] = []
+    for panel in panel_queries(path, window=window):
+        reason = missing_exporter(panel, available)
+        if reason:
+            skipped.append(f"{panel.dashboard_title} / {panel.title}: {reason}")
+            continue
+        for target in panel.targets:
+            name = f"{panel.dashboard_title} / {panel.title} [{target.ref_id}]"
+            params = {"query": target.expr, "start": start, "end": end, "step": step}
+            url = f"{prometheus_url.rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+            try:
+                with urllib.request.urlopen(url, timeout=LIVE_QUERY_TIMEOUT) as resp:
+                    body = json.loads(resp.read())
+            except urllib.error.HTTPError as err:
+                with err:
+                    body = json.loads(err.read() or b"{}")
+            except OSError as err:
+                problems.append(f"{name}: {err}")
+                continue
+            if body.get("status") != "success":
+                problems.append(f"{name}: {body.get('error', body)} in {target.expr}")
+            elif not body["data"]["result"]:
+                problems.append(f"{name}: no series for {target.expr}")
+    return problems, skipped

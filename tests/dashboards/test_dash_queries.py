@@ -3,6 +3,8 @@ contract's metrics: it must parse, evaluate, and return at least one series."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from loadlab import dashboards as d
@@ -51,3 +53,20 @@ def test_recording_rules_load_and_evaluate(prometheus) -> None:
     assert set(groups) == {"loadlab.recording", "loadlab.alerts"}
     for rule in groups["loadlab.recording"]["rules"] + groups["loadlab.alerts"]["rules"]:
         assert rule["health"] in ("ok", "unknown"), (rule["name"], rule.get("lastError"))
+
+
+def test_live_problems_is_empty_when_every_metric_exists(prometheus) -> None:
+    now = time.time()
+    problems, skipped = d.live_problems(
+        prometheus.base, now - 30, now, step=1, window="10s", available={"pgbouncer_exporter"}
+    )
+    assert problems == [] and skipped == []
+
+
+def test_live_problems_reports_empty_panels_and_skips_missing_exporters(prometheus) -> None:
+    """Over a window before any data, every panel is a problem, except the PgBouncer ones,
+    which are skipped with their reason when the exporter is not available."""
+    long_ago = time.time() - 86400
+    problems, skipped = d.live_problems(prometheus.base, long_ago - 60, long_ago, available=set())
+    assert problems and all("no series" in p for p in problems)
+    assert skipped and all("pgbouncer_exporter" in s for s in skipped)

@@ -183,3 +183,12 @@ def test_provisioning_files() -> None:
     provider = (GRAFANA / "provisioning" / "dashboards" / "loadlab.yaml").read_text()
     assert "type: file" in provider
     assert "path: /var/lib/grafana/dashboards/loadlab" in provider
+
+
+def test_readme_panel_counts_match_the_dashboards() -> None:
+    """grafana/README.md lists each dashboard with its panel count; keep it honest."""
+    readme = (GRAFANA / "README.md").read_text()
+    for path in DASHBOARD_FILES:
+        dashboard = load(path)
+        count = sum(1 for _row in dash_mod.iter_panels(dashboard))
+        assert re.search(rf"\| `{dashboard['uid']}` \| [^|]+ \| {count} \|", readme), (dashboard["uid"], count)
