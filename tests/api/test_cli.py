@@ -1,0 +1,42 @@
+"""`python -m board`: migrate and seed-users are idempotent; a bad configuration stops it with a message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from loadlab.services import Postgres
+from tests.conftest import api_env
+
+pytestmark = pytest.mark.integration
+
+
+def board(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOARD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "board", *args], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migrate_twice_and_seed_users_is_idempotent(postgres: Postgres) -> None:
+    env = api_env(postgres.url)
+    for _ in range(2):
+        assert board("migrate", env=env).returncode == 0
+    assert postgres.psql("SELECT version_num FROM alembic_version") == "0001"
+    board("seed-users", "--count", "7", env=env)
+    again = board("seed-users", "--count", "7", env=env)
+    assert again.returncode == 0 and "0 created, 7 already present" in again.stdout
+    assert postgres.psql("SELECT count(*) FROM users WHERE username ~ '^user[1-7]$'") == "7"
+
+
+def test_missing_secret_stops_the_cli() -> None:
+    result = board("migrate", env={"BOARD_DATABASE_URL": "postgresql+asyncpg://x:y@127.0.0.1:1/board"})
+    assert result.returncode == 2 and "BOARD_JWT_SECRET" in result.stderr
+
+
+def test_bad_seed_count_is_refused() -> None:
+    result = board("seed-users", "--count", "0", env={})
+    assert result.returncode == 2 and "--count" in result.stderr

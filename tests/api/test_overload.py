@@ -1,0 +1,112 @@
+"""Overload answers fast with 503 + Retry-After: a busy pool, a full bcrypt queue. And SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+
+import asyncpg
+import httpx
+import pytest
+
+from loadlab.services import Api, Postgres
+
+from .conftest import HTTP_TIMEOUT
+from .helpers import login, metric, scrape
+
+pytestmark = pytest.mark.integration
+
+POOL_TIMEOUT = 0.5
+# Behaviour, not performance: the 503 must come from the pool timeout, not from a 30 s hang.
+SLACK = 5.0
+
+
+async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
+    start_api: Callable[..., Api], postgres: Postgres
+) -> None:
+    api = start_api(
+        "pool-of-one",
+        BOARD_DB_POOL_SIZE="1",
+        BOARD_DB_MAX_OVERFLOW="0",
+        BOARD_DB_POOL_TIMEOUT=str(POOL_TIMEOUT),
+        BOARD_RETRY_AFTER_SECONDS="3",
+    )
+    # A lock from outside the API stalls its first query, which then holds the pool's only connection.
+    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        try:
+            lock = locker.transaction()
+            await lock.start()
+            await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            holder = asyncio.create_task(client.get("/posts/"))
+            deadline = time.monotonic() + 10
+            while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
+                assert time.monotonic() < deadline, "the first request never took the connection"
+                await asyncio.sleep(0.05)
+            start = time.monotonic()
+            rejected = await client.get("/posts/1")
+            elapsed = time.monotonic() - start
+        finally:
+            await lock.rollback()
+            await locker.close()
+        assert rejected.status_code == 503, rejected.text
+        assert rejected.headers["retry-after"] == "3" and rejected.json()["detail"]
+        assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + SLACK
+        assert (await holder).status_code == 200  # the held request finishes once the lock goes
+        text = await scrape(client)
+        assert metric(text, "board_overload_rejections_total", 'reason="pool_timeout"') >= 1
+        assert metric(text, "board_db_pool_checkout_timeouts_total") >= 1
+        assert (await client.get("/posts/1")).status_code in (200, 404)  # and the pool recovers
+
+
+async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api]) -> None:
+    api = start_api(
+        "executor-1-1", BOARD_EXECUTOR_WORKERS="1", BOARD_EXECUTOR_QUEUE_LIMIT="1", BOARD_BCRYPT_ROUNDS="12"
+    )
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        responses = await asyncio.gather(
+            *(client.post("/auth/login", data={"username": "user1", "password": "pass1"}) for _ in range(12))
+        )
+        codes = sorted(r.status_code for r in responses)
+        assert set(codes) == {200, 503} and codes.count(200) >= 2, codes
+        for r in responses:
+            if r.status_code == 503:
+                assert r.headers["retry-after"] == "1" and r.json()["detail"]
+        text = await scrape(client)
+        rejected = codes.count(503)
+        assert metric(text, "board_overload_rejections_total", 'reason="executor_full"') == rejected
+        assert metric(text, "board_executor_rejections_total") == rejected
+        assert metric(text, "board_executor_workers") == 1 and metric(text, "board_executor_queue_limit") == 1
+
+
+async def test_hashing_on_the_event_loop_still_works(start_api: Callable[..., Api]) -> None:
+    """BOARD_HASH_IN_EXECUTOR=false is the seed's baseline: slower under load, but correct."""
+    api = start_api("hash-on-loop", BOARD_HASH_IN_EXECUTOR="false")
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        await login(client)
+        text = await scrape(client)
+        assert 'hash_in_executor="false"' in text
+        assert metric(text, "board_executor_task_duration_seconds_count", 'task="verify"') == 1
+        assert metric(text, "board_executor_wait_seconds_count") == 0
+
+
+async def test_sigterm_lets_in_flight_requests_finish(start_api: Callable[..., Api]) -> None:
+    # Cost 14 makes a registration take about a second: long enough to be in flight at SIGTERM.
+    api = start_api("graceful", BOARD_BCRYPT_ROUNDS="14")
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        register = asyncio.create_task(
+            client.post("/auth/register", json={"username": "late-registrant", "password": "p"})
+        )
+        deadline = time.monotonic() + 10
+        while metric(await scrape(client), "board_executor_busy_workers") < 1:
+            assert time.monotonic() < deadline, "the registration never reached the executor"
+            await asyncio.sleep(0.02)
+        assert api.process is not None
+        api.process.signal(signal.SIGTERM)
+        response = await register
+        assert response.status_code == 201, response.text
+    # uvicorn re-raises the signal after its graceful shutdown, so the exit status names SIGTERM.
+    assert api.process.wait(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in api.log_path.read_text()
