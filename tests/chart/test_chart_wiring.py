@@ -1,0 +1,463 @@
+"""The rendered objects fit together: commands, env, Services, discovery, NetworkPolicies, dashboards, NOTES."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from loadlab import commands
+from tests.chart.conftest import (
+    CHART,
+    NAMESPACE,
+    PRESETS,
+    RELEASE,
+    ROOT,
+    SCENARIOS,
+    by_kind,
+    container,
+    env_map,
+    get,
+    helm_env,
+    matches,
+    pod_template,
+    render,
+    require_tool,
+    scenario,
+    workloads,
+)
+
+pytestmark = pytest.mark.chart
+
+CONTRACT_JOBS = {"api", "locust", "postgres", "pgbouncer", "redis", "prometheus"}
+JOB_LABEL = "loadlab.dev/job"
+LOCUSTFILE = ROOT / "locust" / "locustfile.py"
+
+
+def _preset(stem: str) -> dict[str, Any]:
+    return yaml.safe_load((CHART / "presets" / f"{stem}.yaml").read_text())
+
+
+# --- the API --------------------------------------------------------------------------------------------
+
+
+def test_api_command_and_probes():
+    api = get(scenario("default"), "Deployment", "loadlab-api")
+    c = container(api, "api")
+    assert c["command"][0] == "python"
+    assert c["command"][1:] == commands.api_serve("0.0.0.0", 8000)[1:]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["ports"] == [{"name": "http", "containerPort": 8000}]
+
+
+def test_migrate_and_seed_hook_job():
+    job = get(scenario("default"), "Job", "loadlab-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    migrate = container(job, "migrate")
+    seed = container(job, "seed-users")
+    assert migrate["command"][1:] == commands.api_migrate()[1:]
+    assert seed["command"][1:] == commands.api_seed_users(1000)[1:]
+    # migrations go straight to Postgres, never through PgBouncer's transaction pooling
+    assert "@loadlab-postgresql:5432/board" in env_map(migrate)["BOARD_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
+    data = yaml.safe_load(preset.read_text())
+    objs = render("-f", str(preset))
+    env = env_map(container(get(objs, "Deployment", "loadlab-api"), "api"))
+    for key, value in data["api"]["env"].items():
+        assert env[key] == value, key
+    chart_keys = {"LOADLAB_DB_PASSWORD", "BOARD_DATABASE_URL", "BOARD_REDIS_URL", "BOARD_JWT_SECRET"}
+    assert set(env) == set(data["api"]["env"]) | chart_keys
+    url = env["BOARD_DATABASE_URL"]
+    assert url.startswith("postgresql+asyncpg://board:$(LOADLAB_DB_PASSWORD)@")
+    if data["pgbouncer"]["enabled"]:
+        assert "@loadlab-pgbouncer:6432/board" in url
+        ini = get(objs, "ConfigMap", "loadlab-pgbouncer")["data"]["pgbouncer.ini"]
+        assert f"default_pool_size = {data['pgbouncer']['poolSize']}" in ini
+    else:
+        assert "@loadlab-postgresql:5432/board" in url
+        assert not [o for o in objs if o["metadata"]["name"].startswith("loadlab-pgbouncer")]
+    if data["redis"]["enabled"]:
+        assert env["BOARD_REDIS_URL"] == "redis://loadlab-redis:6379/0"
+    else:
+        assert env["BOARD_REDIS_URL"] == ""
+        assert not [o for o in objs if o["metadata"]["name"].startswith("loadlab-redis")]
+    assert env["BOARD_JWT_SECRET"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "jwt-secret"}}
+    assert env["LOADLAB_DB_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "database-password"}}
+    # $(VAR) expands only for variables defined earlier in the list
+    names = [e["name"] for e in container(get(objs, "Deployment", "loadlab-api"), "api")["env"]]
+    assert names.index("LOADLAB_DB_PASSWORD") < names.index("BOARD_DATABASE_URL")
+
+
+# --- Locust ---------------------------------------------------------------------------------------------
+
+
+def _parse_locust(argv: list[str]) -> dict[str, Any]:
+    """Parse a rendered Locust command line with Locust's own parser and the suite's options."""
+    assert argv[:3] == ["python", "-m", "locust"]
+    args = argv[3:]
+    f = args.index("-f")
+    args[f + 1] = str(LOCUSTFILE)
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("parse_locust_args.py")), str(LOCUSTFILE), "--", *args],
+        capture_output=True, text=True, check=False, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, f"locust rejects {args}:\n{result.stderr[-2000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _argv(c: dict[str, Any]) -> list[str]:
+    return [*c["command"], *c.get("args", [])]
+
+
+def test_locust_ui_mode_master_is_a_deployment_with_the_web_ui():
+    objs = scenario("ui")
+    master = container(get(objs, "Deployment", "loadlab-locust-master"), "master")
+    opts = _parse_locust(_argv(master))
+    assert opts["master"] and not opts["headless"] and opts["enable_rebalancing"]
+    assert opts["host"] == "http://loadlab-api:8000"
+    assert (opts["exporter_port"], opts["exporter_host"]) == (9646, "0.0.0.0")
+    assert opts["scenario"] == "seed" and opts["account_count"] == 1000
+    assert opts["locustfile"] == str(LOCUSTFILE)
+    assert not by_kind(objs, "Job") or all("locust-run" not in j["metadata"]["name"] for j in by_kind(objs, "Job"))
+    assert not [o for o in objs if o["kind"] == "PersistentVolumeClaim"]
+
+
+def test_locust_run_mode_master_is_a_headless_job_writing_to_the_pvc():
+    objs = scenario("run")
+    assert not [o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "loadlab-locust-master"]
+    job = get(objs, "Job", "loadlab-locust-run-ci-run")
+    opts = _parse_locust(_argv(container(job, "master")))
+    assert opts["master"] and opts["headless"] and opts["enable_rebalancing"]
+    assert opts["expect_workers"] == 3, "waits for every worker replica"
+    assert opts["num_users"] == 100 and opts["spawn_rate"] == 10 and opts["run_time"] == 300
+    assert opts["csv_prefix"] == "/results/ci-run/stats"
+    assert opts["html_file"] == "/results/ci-run/report.html"
+    assert opts["json_file"] == "/results/ci-run/stats"
+    assert opts["verdict_file"] == "/results/ci-run/verdict.json"
+    assert opts["run_id"] == "ci-run"
+    assert job["spec"]["backoffLimit"] == 0 and pod_template(job)["spec"]["restartPolicy"] == "Never"
+    pvc = get(objs, "PersistentVolumeClaim", "loadlab-locust-results")
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod_template(job)["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {"loadlab-locust-results"}
+    assert container(job, "results-dir")["command"] == ["mkdir", "-p", "/results/ci-run"]
+    results = get(objs, "Deployment", "loadlab-locust-results")
+    mounts = container(results, "results")["volumeMounts"]
+    assert {"name": "results", "mountPath": "/results", "readOnly": True} in mounts
+    # the master Service reaches the Job's pod, so workers find it in run mode too
+    service = get(objs, "Service", "loadlab-locust-master")
+    assert matches(service["spec"]["selector"], pod_template(job)["metadata"]["labels"])
+
+
+def test_locust_run_id_defaults_to_the_helm_revision():
+    job = next(
+        j for j in render("--set", "locust.master.mode=run") if j["metadata"]["name"].startswith("loadlab-locust-run")
+    )
+    assert job["metadata"]["name"] == "loadlab-locust-run-r1"
+
+
+def test_locust_workers_connect_to_the_master_service():
+    objs = scenario("run")
+    workers = get(objs, "Deployment", "loadlab-locust-worker")
+    assert workers["spec"]["replicas"] == 3
+    opts = _parse_locust(_argv(container(workers, "worker")))
+    assert opts["worker"] and opts["master_host"] == "loadlab-locust-master"
+    service = get(objs, "Service", "loadlab-locust-master")
+    zmq = next(p for p in service["spec"]["ports"] if p["name"] == "zmq")
+    assert opts["master_port"] == zmq["port"]
+
+
+def test_locust_worker_command_matches_the_lab():
+    """The lab's worker argv (loadlab.commands), with the master Service in place of loopback."""
+    worker = container(get(scenario("default"), "Deployment", "loadlab-locust-worker"), "worker")
+    lab = commands.locust_worker(5557, {}, Path("/app/locust/locustfile.py"))
+    expected = ["python", *lab[1:]]
+    expected[expected.index("--master-host") + 1] = "loadlab-locust-master"
+    assert _argv(worker) == expected
+
+
+def test_locustfile_path_is_where_the_dockerfile_puts_it():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert "COPY locust/ /app/locust/" in dockerfile
+    assert values["locust"]["locustfile"] == "/app/locust/locustfile.py"
+
+
+# --- Services and discovery ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["default", "run", "kps", "preset-seed-baseline"])
+def test_every_service_selects_pods_with_its_target_ports(name):
+    objs = scenario(name)
+    pods = [pod for _, pod in workloads(objs)]
+    for svc in by_kind(objs, "Service"):
+        selected = [p for p in pods if matches(svc["spec"]["selector"], p["metadata"]["labels"])]
+        assert selected, f"Service {svc['metadata']['name']} selects no pod"
+        for port in svc["spec"]["ports"]:
+            target = port["targetPort"]
+            for pod in selected:
+                names = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+                assert target in names, f"{svc['metadata']['name']}:{target} not a port of its pods"
+
+
+def _prometheus_config(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    data = get(objs, "ConfigMap", "loadlab-prometheus")["data"]
+    rules = {k: v for k, v in data.items() if k.startswith("rules-")}
+    return yaml.safe_load(data["prometheus.yml"]), rules
+
+
+def test_prometheus_jobs_are_the_contract_and_find_their_pods():
+    objs = scenario("default")
+    config, _ = _prometheus_config(objs)
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert set(jobs) == CONTRACT_JOBS
+    pods = [pod for _, pod in workloads(objs)]
+    for name, job in jobs.items():
+        if name == "prometheus":
+            continue
+        (sd,) = job["kubernetes_sd_configs"]
+        assert sd["role"] == "pod" and sd["namespaces"]["names"] == [NAMESPACE]
+        selector = dict(kv.split("=", 1) for kv in sd["selectors"][0]["label"].split(","))
+        port_re = next(r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep")
+        found = [
+            p for pod in pods if matches(selector, pod["metadata"]["labels"])
+            for c in pod["spec"]["containers"] for p in c.get("ports", []) if re.fullmatch(port_re, p["name"])
+        ]  # fmt: skip
+        assert found, f"job {name}: no pod port matches {selector} / {port_re}"
+    rbac = get(objs, "Role", "loadlab-prometheus")
+    assert rbac["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    binding = get(objs, "RoleBinding", "loadlab-prometheus")
+    prom = get(objs, "Deployment", "loadlab-prometheus")
+    assert binding["subjects"][0]["name"] == pod_template(prom)["spec"]["serviceAccountName"]
+
+
+def _static_equivalent(config: dict[str, Any]) -> dict[str, Any]:
+    """Debian's promtool is built without Kubernetes discovery: swap each kubernetes_sd_configs for a static
+    target (relabel rules, intervals and everything else stay, so promtool still checks them)."""
+    out = json.loads(json.dumps(config))
+    for job in out["scrape_configs"]:
+        if job.pop("kubernetes_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": ["127.0.0.1:1"]}]
+    return out
+
+
+@pytest.mark.parametrize("name", ["default", "ci-ci-values"])
+def test_promtool_checks_the_rendered_config_and_rules(name, tmp_path):
+    promtool = require_tool("promtool", "apt-get install prometheus (scripts/bootstrap.sh does)")
+    config, rules = _prometheus_config(scenario(name))
+    assert rules, "the rules of grafana/rules are in the chart's Prometheus"
+    for key, text in rules.items():
+        (tmp_path / key).write_text(text)
+    config = _static_equivalent(config)
+    config["rule_files"] = [str(tmp_path / Path(p).name) for p in config["rule_files"]]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+# --- kube-prometheus-stack mode -------------------------------------------------------------------------
+
+
+def test_kps_mode_has_no_prometheus_or_grafana_of_its_own():
+    names = {(o["kind"], o["metadata"]["name"]) for o in scenario("kps")}
+    assert ("Deployment", "loadlab-prometheus") not in names
+    assert ("Deployment", "loadlab-grafana") not in names
+    assert ("Role", "loadlab-prometheus") not in names
+
+
+def test_service_monitors_have_the_required_fields_and_match_services():
+    objs = scenario("kps")
+    monitors = by_kind(objs, "ServiceMonitor")
+    jobs = set()
+    for sm in monitors:
+        where = sm["metadata"]["name"]
+        assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+        assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack", where
+        spec = sm["spec"]
+        assert set(spec) <= {"jobLabel", "namespaceSelector", "selector", "endpoints"}, where
+        assert spec["selector"]["matchLabels"], where  # required by the CRD
+        assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+        assert spec["endpoints"], where
+        services = [
+            s for s in by_kind(objs, "Service") if matches(spec["selector"]["matchLabels"], s["metadata"]["labels"])
+        ]
+        assert len(services) == 1, f"{where} selects {len(services)} Services"
+        (svc,) = services
+        job = svc["metadata"]["labels"][spec["jobLabel"]]
+        jobs.add(job)
+        for ep in spec["endpoints"]:
+            assert set(ep) <= {"port", "path", "interval", "scrapeTimeout", "relabelings"}, where
+            assert ep["port"] in {p["name"] for p in svc["spec"]["ports"]}, where
+            assert re.fullmatch(r"\d+[smh]", ep["interval"])
+            for r in ep["relabelings"]:
+                assert set(r) <= {"sourceLabels", "targetLabel", "regex", "action", "replacement"}
+    assert jobs == CONTRACT_JOBS - {"prometheus"}
+
+
+def test_prometheus_rule_groups_pass_promtool(tmp_path):
+    promtool = require_tool("promtool", "apt-get install prometheus (scripts/bootstrap.sh does)")
+    (rule,) = by_kind(scenario("kps"), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    groups = rule["spec"]["groups"]
+    assert groups and all(g["name"] and g["rules"] for g in groups)
+    source = yaml.safe_load((ROOT / "grafana" / "rules" / "loadlab.rules.yaml").read_text())
+    assert groups == source["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    result = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- dashboards -----------------------------------------------------------------------------------------
+
+
+def test_chart_dashboards_and_rules_equal_grafana_sources():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "sync-chart-files.py"), "--check"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, "run tools/sync-chart-files.py:\n" + result.stdout
+
+
+@pytest.mark.parametrize("name", ["default", "kps"])
+def test_dashboard_configmaps_carry_every_dashboard_with_the_sidecar_label(name):
+    objs = scenario(name)
+    sources = {p.name: p.read_text() for p in sorted((ROOT / "grafana" / "dashboards").glob("*.json"))}
+    assert sources, "grafana/dashboards is empty"
+    maps = [o for o in by_kind(objs, "ConfigMap") if o["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    rendered = {k: v for m in maps for k, v in m["data"].items()}
+    assert set(rendered) == set(sources)
+    for key, text in sources.items():
+        assert json.loads(rendered[key]) == json.loads(text), key
+        assert '"uid": "prometheus"' in text or "${datasource}" in text, f"{key}: datasource uid"
+
+
+def test_grafana_provisions_the_datasource_and_mounts_every_dashboard():
+    objs = scenario("default")
+    data = get(objs, "ConfigMap", "loadlab-grafana")["data"]
+    (ds,) = yaml.safe_load(data["datasources.yaml"])["datasources"]
+    assert ds["uid"] == "prometheus" and ds["url"] == "http://loadlab-prometheus:9090"
+    provider = yaml.safe_load(data["dashboards.yaml"])["providers"][0]
+    grafana = get(objs, "Deployment", "loadlab-grafana")
+    volume = next(v for v in pod_template(grafana)["spec"]["volumes"] if v["name"] == "dashboards")
+    projected = {s["configMap"]["name"] for s in volume["projected"]["sources"]}
+    maps = {
+        m["metadata"]["name"]
+        for m in by_kind(objs, "ConfigMap")
+        if m["metadata"]["name"].startswith("loadlab-dashboard-")
+    }
+    assert projected == maps
+    mount = next(m for m in container(grafana, "grafana")["volumeMounts"] if m["name"] == "dashboards")
+    assert mount["mountPath"] == provider["options"]["path"]
+
+
+# --- NetworkPolicies ------------------------------------------------------------------------------------
+
+
+def _allowed(objs: list[dict[str, Any]], src: str, dst: str, port: int) -> bool:
+    """Would the policies admit a TCP connection from a pod of component `src` to one of `dst` on `port`?"""
+    pods = {pod["metadata"]["labels"]["app.kubernetes.io/component"]: pod for _, pod in workloads(objs)}
+    src_labels, dst_labels = pods[src]["metadata"]["labels"], pods[dst]["metadata"]["labels"]
+    policies = [
+        p for p in by_kind(objs, "NetworkPolicy") if matches(p["spec"]["podSelector"]["matchLabels"], dst_labels)
+    ]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            if port not in [p["port"] for p in rule.get("ports", [])]:
+                continue
+            if "from" not in rule or any(
+                matches(peer["podSelector"]["matchLabels"], src_labels) for peer in rule["from"]
+            ):
+                return True
+    return False
+
+
+EDGES_ALLOWED = [
+    ("locust-worker", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 8000),
+    ("api", "pgbouncer", 6432), ("pgbouncer", "postgresql", 5432), ("migrate", "postgresql", 5432),
+    ("api", "redis", 6379), ("locust-worker", "locust-master", 5557),
+    ("prometheus", "locust-master", 9646), ("prometheus", "postgresql", 9187), ("prometheus", "pgbouncer", 9127),
+    ("prometheus", "redis", 9121), ("grafana", "prometheus", 9090),
+]  # fmt: skip
+EDGES_DENIED = [
+    ("api", "postgresql", 5432), ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379),
+    ("grafana", "postgresql", 5432), ("api", "locust-master", 5557), ("locust-master", "pgbouncer", 6432),
+    ("api", "postgresql", 9187), ("api", "locust-worker", 5557),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), EDGES_ALLOWED)
+def test_network_policies_admit_neighbours(src, dst, port):
+    assert _allowed(scenario("default"), src, dst, port)
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), EDGES_DENIED)
+def test_network_policies_refuse_everyone_else(src, dst, port):
+    assert not _allowed(scenario("default"), src, dst, port)
+
+
+def test_without_pgbouncer_the_api_may_reach_postgres():
+    objs = scenario("preset-seed-baseline")
+    assert _allowed(objs, "api", "postgresql", 5432)
+
+
+def test_every_pod_is_covered_by_a_network_policy():
+    objs = scenario("run")
+    policies = by_kind(objs, "NetworkPolicy")
+    for _obj, pod in workloads(objs):
+        component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in {"migrate", "test", "locust-results"}:
+            continue  # clients only, no listening port
+        assert any(matches(p["spec"]["podSelector"]["matchLabels"], pod["metadata"]["labels"]) for p in policies), (
+            component
+        )
+
+
+# --- NOTES.txt ------------------------------------------------------------------------------------------
+
+
+def _notes(*args: str) -> str:
+    helm = require_tool("helm", "tools/install-helm.sh")
+    result = subprocess.run(
+        [helm, "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", NAMESPACE, *args],
+        capture_output=True, text=True, env=helm_env(), check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def test_notes_name_real_services_and_the_fetch_command():
+    objs = scenario("run")
+    notes = _notes(*SCENARIOS["run"])
+    services = {s["metadata"]["name"]: s for s in by_kind(objs, "Service")}
+    forwards = re.findall(r"port-forward svc/(\S+) (\d+):(\d+)", notes)
+    assert {f[0] for f in forwards} == {"loadlab-grafana", "loadlab-locust-master", "loadlab-api", "loadlab-prometheus"}
+    for name, _local, remote in forwards:
+        assert int(remote) in [p["port"] for p in services[name]["spec"]["ports"]], name
+    assert "scale deployment/loadlab-locust-worker" in notes
+    fetch = re.search(r"kubectl -n loadlab exec deploy/(\S+) -- tar cf - -C /results \.", notes)
+    assert fetch and fetch.group(1) in {d["metadata"]["name"] for d in by_kind(objs, "Deployment")}
+    assert "job/loadlab-locust-run-ci-run" in notes
+    secret_key = re.search(r"jsonpath='\{\.data\.([^}]+)\}'", notes).group(1)
+    assert secret_key == "grafana-admin-password"
+
+
+def test_notes_warn_about_unsafe_values():
+    notes = _notes("--set", "networkPolicy.enabled=false", "--set", "grafana.anonymousViewer=true",
+                   "-f", str(CHART / "presets" / "seed-baseline.yaml"))  # fmt: skip
+    assert notes.count("WARNING") == 3
