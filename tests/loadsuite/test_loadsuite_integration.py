@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 
 RUN_SECONDS = 20
 USERS = 10
-# The seed's three accounts: the scenario as the post ran it.
-ACCOUNTS = "3"
+# Every account the session's `live_api` fixture creates (user1..user10).
+ACCOUNTS = "10"
 
 
 def parse_metrics(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
