@@ -68,16 +68,18 @@ async def get_post(session: AsyncSession, post_id: int, comment_limit: int) -> d
     if row is None:
         raise PostNotFound()
     post = dict(row)
+    # One query for the newest comments and the total (the window counts before LIMIT applies).
     stmt = (
-        select(*COMMENT_COLUMNS)
+        select(*COMMENT_COLUMNS, func.count().over().label("total"))
         .where(comments.c.post_id == post_id)
         .order_by(comments.c.id.desc())
         .limit(comment_limit)
     )
-    post["comments"] = [dict(r) for r in (await session.execute(stmt)).mappings()]
-    post["comment_count"] = (
-        await session.execute(select(func.count()).select_from(comments).where(comments.c.post_id == post_id))
-    ).scalar_one()
+    rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
+    post["comment_count"] = rows[0]["total"] if rows else 0
+    for r in rows:
+        del r["total"]
+    post["comments"] = rows
     return post
 
 

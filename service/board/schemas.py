@@ -12,18 +12,22 @@ from board.security import BCRYPT_MAX_PASSWORD_BYTES, password_fits_bcrypt
 MAX_ID = 2**63 - 1  # BIGINT: larger ids would reach Postgres as an overflow error (a 500)
 
 
-def _text(value: str) -> str:
+def reject_nul(value: str) -> str:
     if "\x00" in value:
-        # Postgres text cannot store NUL; asyncpg would fail with a 500.
+        # Postgres text cannot hold NUL: asyncpg would fail the query with a 500.
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _text(value: str) -> str:
+    reject_nul(value)
     if not value.strip():
         raise ValueError("must not be empty or whitespace only")
     return value
 
 
-def _password(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def check_password(value: str) -> str:
+    reject_nul(value)
     if not password_fits_bcrypt(value):
         raise ValueError(f"must be at most {BCRYPT_MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt's limit)")
     return value
@@ -32,7 +36,7 @@ def _password(value: str) -> str:
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX), AfterValidator(_text)]
 Content = Annotated[str, Field(min_length=1, max_length=CONTENT_MAX), AfterValidator(_text)]
 Username = Annotated[str, StringConstraints(min_length=1, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_.@+-]+$")]
-Password = Annotated[str, Field(min_length=1), AfterValidator(_password)]
+Password = Annotated[str, Field(min_length=1), AfterValidator(check_password)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 

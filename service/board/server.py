@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+from prometheus_client import disable_created_metrics
 
 from board.app import create_app
 from board.config import Settings
@@ -14,6 +15,8 @@ BACKLOG = 4096
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
+    # `_created` series double the scrape and no dashboard reads them.
+    disable_created_metrics()
     config = uvicorn.Config(
         create_app(settings),
         host=host,

@@ -83,6 +83,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int]] = {
     "register missing password": ("POST", "/auth/register", {"json": {"username": "nopw"}}, 422),
     "register duplicate": ("POST", "/auth/register", {"json": {"username": "user1", "password": "p"}}, 409),
     "login password over 72 bytes": ("POST", "/auth/login", {"data": {"username": "user1", "password": "p" * 73}}, 422),
+    "login nul username": ("POST", "/auth/login", {"data": {"username": "user\x001", "password": "p"}}, 422),
     "login missing fields": ("POST", "/auth/login", {"data": {}}, 422),
     "limit negative": ("GET", "/posts/?limit=-1", {}, 422),
     "limit zero": ("GET", "/posts/?limit=0", {}, 422),

@@ -35,6 +35,7 @@ async def seed_flow(client: httpx.AsyncClient, username: str, password: str, mar
     assert ids and ids[0] >= post["id"] and (post["id"] in ids or len(ids) == DEFAULT_PAGE)
     detail = await client.get(f"/posts/{post['id']}")
     assert detail.status_code == 200 and [c["content"] for c in detail.json()["comments"]] == ["hi"]
+    assert detail.json()["comment_count"] == 1
 
 
 async def test_seed_flow_against_postgres(direct_client: httpx.AsyncClient) -> None:

@@ -13,13 +13,13 @@ from board.deps import BoardDep, SessionDep
 from board.errors import InvalidCredentials
 from board.models import USERNAME_MAX
 from board.responses import json_response
-from board.schemas import RegisterIn, _password
+from board.schemas import RegisterIn, check_password, reject_nul
 from board.security import create_access_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-FormUsername = Annotated[str, Form(min_length=1, max_length=USERNAME_MAX)]
-FormPassword = Annotated[str, Form(min_length=1), AfterValidator(_password)]
+FormUsername = Annotated[str, Form(min_length=1, max_length=USERNAME_MAX), AfterValidator(reject_nul)]
+FormPassword = Annotated[str, Form(min_length=1), AfterValidator(check_password)]
 
 
 @router.post("/login")
