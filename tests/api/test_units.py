@@ -1,0 +1,55 @@
+"""Small pieces without services: the cached page format and the bounded executor's admission."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from prometheus_client import generate_latest
+
+from board.cache import CachedPage
+from board.errors import ExecutorFull
+from board.executor import BoundedExecutor
+from board.metrics import Metrics
+
+
+def test_cached_page_round_trip_keeps_body_and_cursor() -> None:
+    page = CachedPage(b'[{"id": 3}]\n', 2)
+    assert CachedPage.decode(page.encode(b"7"), b"7") == page
+    assert CachedPage.decode(CachedPage(b"[]", None).encode(b"7"), b"7") == CachedPage(b"[]", None)
+
+
+def test_cached_page_of_an_older_version_is_a_miss() -> None:
+    assert CachedPage.decode(CachedPage(b"[]", None).encode(b"6"), b"7") is None
+
+
+async def test_executor_refuses_beyond_workers_plus_queue() -> None:
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 1, metrics)
+    release = threading.Event()
+    try:
+        running = asyncio.ensure_future(executor.run("hash", release.wait, 10))
+        queued = asyncio.ensure_future(executor.run("hash", release.wait, 10))
+        await asyncio.sleep(0)  # both admitted before the third arrives
+        with pytest.raises(ExecutorFull):
+            await executor.run("verify", release.wait, 10)
+        assert executor.queue_depth + executor.busy == 2
+        release.set()
+        assert await running and await queued
+    finally:
+        release.set()
+        executor.shutdown()
+    text = generate_latest(metrics.registry).decode()
+    assert "board_executor_rejections_total 1.0" in text
+    assert 'board_executor_task_duration_seconds_count{task="hash"} 2.0' in text
+    assert "board_executor_queue_depth 0.0" in text and "board_executor_busy_workers 0.0" in text
+
+
+async def test_inline_executor_runs_on_the_calling_thread() -> None:
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=False, cache_enabled=False)
+    executor = BoundedExecutor(1, 0, metrics, inline=True)
+    try:
+        assert await executor.run("verify", threading.get_ident) == threading.get_ident()
+    finally:
+        executor.shutdown()
