@@ -261,7 +261,11 @@ def on_init(environment: Any, runner: Any = None, **kwargs: Any) -> None:
     if opts.exporter_port:
         info = {"run_id": _state["run_id"], "scenario": opts.scenario, "shape": opts.shape}
         registry = make_registry(LocustCollector(environment, info, RESETS, HEALTH))
-        _state["exporter"] = serve(registry, opts.exporter_host, opts.exporter_port)
+        try:
+            _state["exporter"] = serve(registry, opts.exporter_host, opts.exporter_port)
+        except OSError as exc:
+            logger.error(f"--exporter-port {opts.exporter_port} on {opts.exporter_host}: {exc}")
+            sys.exit(2)
         logger.info(f"Prometheus exporter on http://{opts.exporter_host}:{opts.exporter_port}/metrics")
     gevent.spawn(_sample_health, runner)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import socket
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,13 +143,13 @@ def tiny_pool_api(tmp_path_factory: pytest.TempPathFactory, live_api: Api, pgbou
 def test_capacity_finder_stops_and_names_a_knee(
     tiny_pool_api: Api, tmp_path: Path, locust_procs: LocustProcesses
 ) -> None:
-    """Steps of 4 no-wait users every 4 s against the tiny pool: the SLO breaks, the last held step is the knee."""
+    """Steps of 6 no-wait users every 4 s against the tiny pool: the SLO breaks, the last held step is the knee."""
     master_port = free_port()
     verdict_path = tmp_path / "verdict.json"
     master = locust_procs.start(
-        "master", "--master", "--headless", "-u", "80", "-t", "45s", "-H", tiny_pool_api.url,
+        "master", "--master", "--headless", "-u", "90", "-t", "60s", "-H", tiny_pool_api.url,
         "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-        "--scenario", "cached-list", "--shape", "capacity", "--step-users", "4", "--step-interval", "4",
+        "--scenario", "cached-list", "--shape", "capacity", "--step-users", "6", "--step-interval", "4",
         "--thresholds", '{"*": {"p95_ms": 100, "max_failure_ratio": 0.01}}', "--verdict-file", str(verdict_path),
         "--stop-timeout", "1", "--only-summary",
     )  # fmt: skip
@@ -157,7 +158,18 @@ def test_capacity_finder_stops_and_names_a_knee(
     capacity = json.loads(verdict_path.read_text())["capacity"]
     assert capacity["knee_found"], capacity
     steps = capacity["steps"]
-    assert [s["users"] for s in steps] == [4 * (i + 1) for i in range(len(steps))]
+    assert [s["users"] for s in steps] == [6 * (i + 1) for i in range(len(steps))]
     assert all(s["held"] for s in steps[:-1]) and not steps[-1]["held"]
     assert capacity["knee"]["users"] == steps[-2]["users"] and capacity["knee"]["rps"] > 0
     assert "capacity: knee" in locust_procs.logs()
+
+
+def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustProcesses) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = locust_procs.start("standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9",
+                                  "--exporter-port", str(port))  # fmt: skip
+        assert proc.wait(60) == 2
+    assert f"--exporter-port {port}" in locust_procs.logs()
