@@ -181,9 +181,31 @@ def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, 
         _json(api.url + "/comments/", data=comment, headers=auth)
         assert any(p["id"] == post["id"] for p in _json(api.url + "/posts/"))
         assert _json(f"{api.url}/posts/{post['id']}")["id"] == post["id"]
+        _check_the_run_waits_for_the_account_pool(api.url)
     finally:
         api.stop()
     assert _xacts(bouncer.port) > before, "the API's transactions went through PgBouncer"
+
+
+def _check_the_run_waits_for_the_account_pool(api_url: str) -> None:
+    """The run Job's init container, as rendered, against the live API: user3 (the pool's last) logs in, so
+    it passes; user4 was never seeded, so with no time to wait it fails."""
+    job = next(
+        o
+        for o in render(*ARGS, "--set", "locust.master.mode=run")
+        if o["kind"] == "Job" and "locust-run" in o["metadata"]["name"]
+    )
+    init = container(job, "wait-for-accounts")
+    assert init["command"][:2] == ["python", "-c"]
+    env = {**os.environ, **{k: v for k, v in env_map(init).items()}, "API_URL": api_url}
+    assert env["ACCOUNT_COUNT"] == "3"
+    ok = subprocess.run([sys.executable, "-c", init["command"][2]], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    env.update(ACCOUNT_COUNT="4", WAIT_SECONDS="0")
+    bad = subprocess.run(
+        [sys.executable, "-c", init["command"][2]], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode != 0 and "user4 still cannot log in" in bad.stderr
 
 
 def _xacts(port: int) -> int:

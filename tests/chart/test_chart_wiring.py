@@ -388,7 +388,7 @@ def _allowed(objs: list[dict[str, Any]], src: str, dst: str, port: int) -> bool:
 
 
 EDGES_ALLOWED = [
-    ("locust-worker", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 8000),
+    ("locust-worker", "api", 8000), ("locust-master", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 8000),
     ("api", "pgbouncer", 6432), ("pgbouncer", "postgresql", 5432), ("migrate", "postgresql", 5432),
     ("api", "redis", 6379), ("locust-worker", "locust-master", 5557),
     ("prometheus", "locust-master", 9646), ("prometheus", "postgresql", 9187), ("prometheus", "pgbouncer", 9127),
