@@ -13,7 +13,8 @@ from board.security import decode_access_token
 from board.state import Board
 
 
-def get_board(request: Request) -> Board:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool, a hop per request.
+async def get_board(request: Request) -> Board:
     return request.app.state.board
 
 
@@ -29,7 +30,7 @@ async def get_session(board: BoardDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def current_user_id(board: BoardDep, authorization: Annotated[str | None, Header()] = None) -> int:
+async def current_user_id(board: BoardDep, authorization: Annotated[str | None, Header()] = None) -> int:
     if not authorization:
         raise InvalidToken("not authenticated")
     scheme, _, token = authorization.partition(" ")
