@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import locust  # first: it monkey-patches the process with gevent
 from locust import FastHttpUser, events, task
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 import logging
 import random
@@ -24,7 +24,8 @@ from loadsuite.created import REPORT_KEY as CREATED_REPORT_KEY
 from loadsuite.created import CreatedCounter
 from loadsuite.exporter import LocustCollector, ResetCounter, make_registry, serve
 from loadsuite.health import GeneratorHealth
-from loadsuite.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, task_list
+from loadsuite.options import add_options
+from loadsuite.scenarios import DEFAULT_SCENARIO, get_scenario, task_list
 from loadsuite.thresholds import ThresholdError, Thresholds, load_thresholds
 from loadsuite.verdict import EndpointSample, evaluate
 
@@ -33,7 +34,6 @@ logger = logging.getLogger("loadsuite")
 # Master/standalone samples users, targets and missing workers this often for the health guard.
 HEALTH_SAMPLE_INTERVAL = 1.0
 CPU_REPORT_KEY = "loadlab_cpu_ratio"
-SHAPES = ("constant", "step", "capacity")
 
 CREATED = CreatedCounter()  # 201s per (method, name): counted on workers/standalone, merged on the master
 HEALTH = GeneratorHealth()
@@ -46,98 +46,11 @@ _state: dict[str, Any] = {"thresholds": None, "exporter": None, "run_id": ""}
 def on_init_command_line_parser(parser: Any, **kwargs: Any) -> None:
     """Fired when Locust builds its argument parser, on every node: adds the board-loadlab options.
 
-    Workers receive the master's values of these options with each spawn message.
+    Workers also receive the master's values of these options with each spawn message.
 
     :param parser: Locust's ``LocustArgumentParser``
     """
-    group = parser.add_argument_group("board-loadlab")
-    scenario = group.add_argument(
-        "--scenario",
-        choices=list(SCENARIOS),
-        default=DEFAULT_SCENARIO,
-        metavar="NAME",
-        env_var="LOADLAB_SCENARIO",
-        help=f"Task mix: {', '.join(SCENARIOS)} (default seed)",
-    )
-    group.add_argument(
-        "--shape",
-        choices=SHAPES,
-        default="constant",
-        env_var="LOADLAB_SHAPE",
-        help="constant (-u/-r/-t as usual), step, or capacity (steps up until the SLO breaks)",
-    )
-    group.add_argument(
-        "--step-users",
-        type=int,
-        default=10,
-        metavar="N",
-        env_var="LOADLAB_STEP_USERS",
-        help="Users added per step (step, capacity)",
-    )
-    group.add_argument(
-        "--step-interval",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        env_var="LOADLAB_STEP_INTERVAL",
-        help="Seconds per step (step, capacity); >= 10 keeps windows accurate",
-    )
-    accounts = group.add_argument(
-        "--account-count",
-        type=int,
-        default=3,
-        metavar="N",
-        env_var="LOADLAB_ACCOUNT_COUNT",
-        help="Accounts user1..userN / pass1..passN to log in with (as `board seed-users --count N`)",
-    )
-    group.add_argument(
-        "--thresholds",
-        default="",
-        metavar="PATH",
-        env_var="LOADLAB_THRESHOLDS",
-        help="SLO thresholds: YAML/JSON file, or inline YAML/JSON '{...}'",
-    )
-    group.add_argument(
-        "--verdict-file",
-        default="",
-        metavar="PATH",
-        env_var="LOADLAB_VERDICT_FILE",
-        help="Write the verdict JSON here (master or standalone)",
-    )
-    group.add_argument(
-        "--exporter-port",
-        type=int,
-        default=0,
-        metavar="PORT",
-        env_var="LOADLAB_EXPORTER_PORT",
-        help="Serve Prometheus /metrics here (master or standalone); 0 = off",
-    )
-    group.add_argument(
-        "--exporter-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        env_var="LOADLAB_EXPORTER_HOST",
-        help="Interface for the exporter (0.0.0.0 in a pod)",
-    )
-    group.add_argument(
-        "--exporter-linger",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        env_var="LOADLAB_EXPORTER_LINGER",
-        help="Keep serving final metrics this long after the verdict, for a last scrape",
-    )
-    group.add_argument(
-        "--run-id",
-        default="",
-        metavar="ID",
-        env_var="LOADLAB_RUN_ID",
-        help="Run id label of locust_run_info and the verdict (default: start time, UTC)",
-    )
-    # Argument groups bypass LocustArgumentParser.add_argument, so nothing here shows in the web UI
-    # unless marked. Only what each user reads at spawn can change from the UI; the rest is fixed at start.
-    for action in (scenario, accounts):
-        action.include_in_web_ui, action.is_secret, action.is_required, action.is_multiple = True, False, False, False
+    add_options(parser)
 
 
 class BoardUser(FastHttpUser):
@@ -293,7 +206,7 @@ def _sample_health(runner: Any) -> None:
             for node in runner.clients.all:
                 if node.state == "missing":
                     HEALTH.record_missing(node.id)
-        elif now - last_cpu >= 3.0 and active:  # standalone: the same cadence as a worker report
+        elif now - last_cpu >= WORKER_REPORT_INTERVAL and active:  # standalone: a worker's cadence
             last_cpu = now
             HEALTH.record_cpu("local", _PROCESS.cpu_percent(None) / 100.0)
             HEALTH.record_worker_users("local", runner.user_count)
