@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE", help="preset (default tuned)")
     drill.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
     add_load_options(drill)
-    drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "45")))
+    drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "35")))
     return parser
 
 

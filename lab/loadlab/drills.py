@@ -50,9 +50,9 @@ class Drill:
     what: str
     inject: Action
     recover: Action | None = None
-    inject_after: float = 10.0
+    inject_after: float = 8.0
     fault_seconds: float = 15.0
-    duration: int = 45
+    duration: int = 35
     checks: tuple[Callable[[DrillOutcome], str | None], ...] = ()
 
 

@@ -109,6 +109,8 @@ class LocustRun:
             "spawn_rate": o.spawn_rate,
             "run_time": f"{o.duration}s",
             "expect_workers": o.workers,
+            # Workers that join (or die) mid-run get (or give back) their share of users.
+            "enable_rebalancing": True,
             "master_bind_host": "127.0.0.1",
             "master_bind_port": self.master_port,
             "csv": self.outdir / "locust",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from loadlab.process import free_port
 from loadlab.services import Api, Exporter, PgBouncer, Postgres, Prometheus, Redis, Service
 
 STATE_FILE = "state.json"
+#: How long `loadlab down` lets each process group stop politely before SIGKILL.
+DOWN_TIMEOUT = 15.0
 #: Tables whose new rows must equal the 201s the clients saw, keyed by the Locust request name that creates them.
 CREATED_BY = {"POST /posts/": "posts", "POST /comments/": "comments", "POST /auth/register": "users"}
 
@@ -119,8 +123,14 @@ class Stack:
         state = {
             "pids": [s.process.pid for s in self.services if s.process is not None and s.alive],
             "urls": self.urls(),
+            # Service folders outside the run folder (root's home is not searchable by `postgres`).
+            "external_dirs": [str(d) for d in self.external_dirs()],
         }
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def external_dirs(self) -> list[Path]:
+        homes = [getattr(s, "home", None) for s in self.services]
+        return [h for h in homes if isinstance(h, Path) and not h.is_relative_to(self.workdir)]
 
     def urls(self) -> dict[str, str]:
         urls = {}
@@ -148,16 +158,36 @@ def down(workdir: Path) -> int:
     if not state_path.exists():
         raise FileNotFoundError(f"{state_path} not found: is {workdir} a lab run folder?")
     state = json.loads(state_path.read_text())
+    pids = list(reversed(state.get("pids", [])))
     count = 0
-    for pid in reversed(state.get("pids", [])):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            count += 1
-        except ProcessLookupError:
-            pass
+    for pid in pids:
+        count += _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + DOWN_TIMEOUT
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_group(pid, signal.SIGKILL)
+    for folder in state.get("external_dirs", []):
+        shutil.rmtree(folder, ignore_errors=True)
     state["pids"] = []
+    state["external_dirs"] = []
     state_path.write_text(json.dumps(state, indent=2))
     return count
+
+
+def _signal_group(pid: int, sig: int) -> int:
+    try:
+        os.killpg(pid, sig)
+        return 1
+    except (ProcessLookupError, PermissionError):
+        return 0
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 __all__ = ["Stack", "Exporter", "down", "CREATED_BY"]

@@ -10,10 +10,12 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from loadlab.dashboards import live_problems
 from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, processes_under
 
 pytestmark = pytest.mark.e2e
@@ -21,22 +23,66 @@ pytestmark = pytest.mark.e2e
 RUN_TIMEOUT = 300
 
 
+@dataclass
+class KeptRun:
+    result: subprocess.CompletedProcess[str]
+    run_dir: Path
+    live_problems: list[str]
+    live_skipped: list[str]
+    alive_before_down: list[str]
+    down: subprocess.CompletedProcess[str]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One complete lab run shared by the assertions below."""
+    """One complete lab run (kept up for the live dashboard check, then `loadlab down`), shared below."""
+    kept = kept_run(tmp_path_factory)
+    return kept.result, kept.run_dir
+
+
+_kept: list[KeptRun] = []
+
+
+def kept_run(tmp_path_factory: pytest.TempPathFactory) -> KeptRun:
+    if _kept:
+        return _kept[0]
     root = tmp_path_factory.mktemp("lab")
-    root.chmod(0o755)
     result = subprocess.run(
         loadlab_argv("run", "--root", str(root), "--run-id", "e2e", "--workers", "2", "--users", "50",
-                     "--spawn-rate", "10", "--duration", "20"),
+                     "--spawn-rate", "10", "--duration", "20", "--keep"),
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=lab_env(), check=False,
     )  # fmt: skip
-    return result, root / "e2e"
+    run_dir = root / "e2e"
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    state = json.loads((run_dir / "state.json").read_text())
+    problems, skipped = ["no prometheus kept"], []
+    if "prometheus" in state["urls"]:
+        problems, skipped = live_problems(state["urls"]["prometheus"], summary["started_at"], summary["ended_at"])
+    alive = processes_under(run_dir)
+    down = subprocess.run(loadlab_argv("down", str(run_dir)), capture_output=True, text=True, timeout=120,
+                          env=lab_env(), check=False)  # fmt: skip
+    _kept.append(KeptRun(result, run_dir, problems, skipped, alive, down))
+    return _kept[0]
+
+
+def test_every_dashboard_panel_shows_data_during_a_real_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Grafana cannot run here, so its dashboards are proved by their queries against the run's Prometheus."""
+    kept = kept_run(tmp_path_factory)
+    assert kept.live_problems == []
+    # Only panels whose exporter this machine lacks may be skipped, each with its reason.
+    assert all("exporter" in reason for reason in kept.live_skipped), kept.live_skipped
+
+
+def test_keep_leaves_the_stack_up_until_down(tmp_path_factory: pytest.TempPathFactory) -> None:
+    kept = kept_run(tmp_path_factory)
+    assert kept.alive_before_down, "--keep should leave the stack running"
+    assert kept.down.returncode == 0, kept.down.stderr
 
 
 def test_run_exits_zero_with_a_summary(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     result, run_dir = finished_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "kept running" in result.stdout
     assert "verdict: PASS" in result.stdout
     assert re.search(r"GET /posts/\s+\d+\s+0\s", result.stdout), result.stdout
 
