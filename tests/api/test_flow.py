@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -91,3 +92,19 @@ async def test_health_endpoints(live_client: httpx.AsyncClient) -> None:
     assert (await live_client.get("/healthz")).json() == {"status": "ok"}
     ready = await live_client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"database": "ok", "redis": "ok"}
+
+
+async def test_seed_baseline_knobs_straight_on_postgres(start_api: Callable[..., Api]) -> None:
+    """The seed-baseline preset: statement caches on (no pooler), no cache, hashing on the loop, 30 s pool wait."""
+    api = start_api(
+        "seed-baseline",
+        BOARD_DB_STATEMENT_CACHE="true",
+        BOARD_HASH_IN_EXECUTOR="false",
+        BOARD_CACHE_ENABLED="false",
+        BOARD_DB_POOL_SIZE="5",
+        BOARD_DB_POOL_TIMEOUT="30",
+    )
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        for n in range(3):  # repeated statements exercise the prepared-statement cache
+            await seed_flow(client, "user2", "pass2", f"baseline-{n}")
+        assert (await client.get("/readyz")).json()["redis"] == "disabled"
