@@ -140,9 +140,11 @@ def test_locust_run_mode_master_is_a_headless_job_writing_to_the_pvc():
     assert opts["master"] and opts["headless"] and opts["enable_rebalancing"]
     assert opts["expect_workers"] == 3, "waits for every worker replica"
     assert opts["num_users"] == 100 and opts["spawn_rate"] == 10 and opts["run_time"] == 300
-    assert opts["csv_prefix"] == "/results/ci-run/stats"
-    assert opts["html_file"] == "/results/ci-run/report.html"
-    assert opts["json_file"] == "/results/ci-run/stats"
+    # the lab's file names (loadlab.loadtest.LocustRun.files), one folder per run
+    assert opts["csv_prefix"] == "/results/ci-run/locust"
+    assert opts["html_file"] == "/results/ci-run/locust.html"
+    assert opts["json_file"] == "/results/ci-run/locust"
+    assert opts["stop_timeout"] == 5
     assert opts["verdict_file"] == "/results/ci-run/verdict.json"
     assert opts["run_id"] == "ci-run"
     assert job["spec"]["backoffLimit"] == 0 and pod_template(job)["spec"]["restartPolicy"] == "Never"
@@ -184,7 +186,7 @@ def test_locust_workers_connect_to_the_master_service():
 def test_locust_worker_command_matches_the_lab():
     """The lab's worker argv (loadlab.commands), with the master Service in place of loopback."""
     worker = container(get(scenario("default"), "Deployment", "loadlab-locust-worker"), "worker")
-    lab = commands.locust_worker(5557, {}, Path("/app/locust/locustfile.py"))
+    lab = commands.locust_worker(5557, {"scenario": "seed", "account_count": 1000}, Path("/app/locust/locustfile.py"))
     expected = ["python", *lab[1:]]
     expected[expected.index("--master-host") + 1] = "loadlab-locust-master"
     assert _argv(worker) == expected

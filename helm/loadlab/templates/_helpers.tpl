@@ -170,7 +170,7 @@ tolerations:
 {{- default (printf "r%d" .Release.Revision) .Values.locust.runId -}}
 {{- end -}}
 
-{{/* Return the load suite's own options for the master, as `--flag value` arguments (same spelling as loadlab.commands.locust_options); workers receive them from the master. */}}
+{{/* Return the load suite's own options for the master, as `--flag value` arguments (same spelling as loadlab.commands.locust_options). */}}
 {{- define "loadlab.locustSuiteArgs" -}}
 {{- $l := .Values.locust -}}
 - --scenario
@@ -232,6 +232,8 @@ tolerations:
     - --spawn-rate
     - {{ $l.spawnRate | quote }}
     - --enable-rebalancing
+    - --stop-timeout
+    - {{ $l.stopTimeout | quote }}
     - --exporter-host
     - "0.0.0.0"
     - --exporter-port
@@ -249,11 +251,11 @@ tolerations:
     - --expect-workers-max-wait
     - {{ $l.run.expectWorkersMaxWait | quote }}
     - --csv
-    - {{ printf "%s/stats" $dir | quote }}
+    - {{ printf "%s/locust" $dir | quote }}
     - --html
-    - {{ printf "%s/report.html" $dir | quote }}
+    - {{ printf "%s/locust.html" $dir | quote }}
     - --json-file
-    - {{ printf "%s/stats" $dir | quote }}
+    - {{ printf "%s/locust" $dir | quote }}
     - --verdict-file
     - {{ printf "%s/verdict.json" $dir | quote }}
     - --exporter-linger
@@ -348,4 +350,12 @@ tolerations:
 - podSelector:
     matchLabels:
       {{- include "loadlab.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
+{{- end -}}
+
+{{/* Return the options that shape the users, for the workers too (as the lab passes them: LocustRun.scenario_options). */}}
+{{- define "loadlab.locustUserArgs" -}}
+- --scenario
+- {{ .Values.locust.scenario | quote }}
+- --account-count
+- {{ .Values.accounts.count | quote }}
 {{- end -}}
