@@ -59,6 +59,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
             "limits": {"type": "object", "additionalProperties": {"type": ["string", "integer", "number"]}},
         },
     },
+    # seed-users needs at least one account: the helm test and Locust log in as user1..userN.
+    "accounts.count": {"type": "integer", "minimum": 1},
     "containerSecurityContext": {"type": "object"},
     "imagePullSecrets": {
         "type": "array",

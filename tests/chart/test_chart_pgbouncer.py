@@ -118,6 +118,22 @@ def test_the_exporters_stats_user_reads_the_admin_console(bouncer):
     assert any(line.startswith("board|board|") for line in pools.splitlines()), pools
 
 
+def test_migrate_waits_for_postgres(chart_objects, chart_postgres):
+    """The hook Job's wait-for-postgres init container, as rendered: passes on an open port, fails on a closed one."""
+    init = container(get(chart_objects, "Job", "loadlab-migrate"), "wait-for-postgres")
+    assert init["command"][:2] == ["python", "-c"]
+    env = {**os.environ, **env_map(init)}
+    assert (env["DB_HOST"], env["DB_PORT"]) == ("loadlab-postgresql", "5432")
+    env.update(DB_HOST="127.0.0.1", DB_PORT=str(chart_postgres.port))
+    ok = subprocess.run([sys.executable, "-c", init["command"][2]], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    env.update(DB_PORT=str(free_port()), WAIT_SECONDS="0")
+    bad = subprocess.run(
+        [sys.executable, "-c", init["command"][2]], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode != 0 and "still closed" in bad.stderr
+
+
 def test_wrong_password_is_refused(bouncer):
     env = {**os.environ, "PGPASSWORD": "wrong"}
     result = subprocess.run(

@@ -168,6 +168,7 @@ def test_every_object_has_namespace_and_labels():
         (("--set", "api.env.BOARD_BCRYPT_ROUNDS=10"), "want string"),
         (("--set-string", "api.env.DATABASE_URL=x"), "BOARD_"),
         (("--set", "api.resources.cpu=1"), "additional properties 'cpu' not allowed"),
+        (("--set", "accounts.count=0"), "minimum"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )

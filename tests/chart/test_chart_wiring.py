@@ -369,10 +369,31 @@ def test_grafana_provisions_the_datasource_and_mounts_every_dashboard():
 # --- NetworkPolicies ------------------------------------------------------------------------------------
 
 
-def _allowed(objs: list[dict[str, Any]], src: str, dst: str, port: int) -> bool:
-    """Would the policies admit a TCP connection from a pod of component `src` to one of `dst` on `port`?"""
+#: a scraping Prometheus of kube-prometheus-stack: another namespace, labelled like this
+EXTERNAL_PROMETHEUS = {"namespace": "monitoring", "namespace_labels": {"kubernetes.io/metadata.name": "monitoring"}}
+
+
+def _peer_admits(peer: dict[str, Any], src: dict[str, Any]) -> bool:
+    """NetworkPolicy peer semantics: podSelector alone = pods of the policy's namespace; namespaceSelector alone =
+    every pod of the matching namespaces ({} = all); both = matching pods in matching namespaces."""
+    pod_sel, ns_sel = peer.get("podSelector"), peer.get("namespaceSelector")
+    if ns_sel is None:
+        in_namespace = src["namespace"] == NAMESPACE
+    else:
+        in_namespace = matches(ns_sel.get("matchLabels", {}), src["namespace_labels"])
+    return in_namespace and (pod_sel is None or matches(pod_sel.get("matchLabels", {}), src["labels"]))
+
+
+def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, port: int) -> bool:
+    """Would the policies admit a TCP connection from `src` (a component of the release, or a foreign pod) to a
+    pod of component `dst` on `port`?"""
     pods = {pod["metadata"]["labels"]["app.kubernetes.io/component"]: pod for _, pod in workloads(objs)}
-    src_labels, dst_labels = pods[src]["metadata"]["labels"], pods[dst]["metadata"]["labels"]
+    if isinstance(src, str):
+        src = {"namespace": NAMESPACE, "namespace_labels": {"kubernetes.io/metadata.name": NAMESPACE},
+               "labels": pods[src]["metadata"]["labels"]}  # fmt: skip
+    else:
+        src = {"labels": {"app.kubernetes.io/name": "prometheus"}, **src}
+    dst_labels = pods[dst]["metadata"]["labels"]
     policies = [
         p for p in by_kind(objs, "NetworkPolicy") if matches(p["spec"]["podSelector"]["matchLabels"], dst_labels)
     ]
@@ -382,9 +403,7 @@ def _allowed(objs: list[dict[str, Any]], src: str, dst: str, port: int) -> bool:
         for rule in policy["spec"].get("ingress", []):
             if port not in [p["port"] for p in rule.get("ports", [])]:
                 continue
-            if "from" not in rule or any(
-                matches(peer["podSelector"]["matchLabels"], src_labels) for peer in rule["from"]
-            ):
+            if "from" not in rule or any(_peer_admits(peer, src) for peer in rule["from"]):
                 return True
     return False
 
@@ -411,6 +430,29 @@ def test_network_policies_admit_neighbours(src, dst, port):
 @pytest.mark.parametrize(("src", "dst", "port"), EDGES_DENIED)
 def test_network_policies_refuse_everyone_else(src, dst, port):
     assert not _allowed(scenario("default"), src, dst, port)
+
+
+METRICS_PORTS = [("api", 8000), ("locust-master", 9646), ("postgresql", 9187), ("pgbouncer", 9127), ("redis", 9121)]
+
+
+@pytest.mark.parametrize(("dst", "port"), METRICS_PORTS)
+def test_kube_prometheus_stack_may_scrape_every_metrics_port(dst, port):
+    assert _allowed(scenario("kps"), EXTERNAL_PROMETHEUS, dst, port)
+    assert not _allowed(scenario("default"), EXTERNAL_PROMETHEUS, dst, port), "no ServiceMonitors: no outside scrape"
+
+
+def test_kube_prometheus_stack_reaches_only_metrics_ports():
+    objs = scenario("kps")
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "postgresql", 5432)
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "pgbouncer", 6432)
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "redis", 6379)
+
+
+def test_metrics_namespace_labels_narrow_the_scrapers():
+    objs = render(*SCENARIOS["kps"], "--set", "networkPolicy.metricsNamespaceLabels.team=observability")
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 8000)
+    labelled = {**EXTERNAL_PROMETHEUS, "namespace_labels": {"team": "observability"}}
+    assert _allowed(objs, labelled, "api", 8000)
 
 
 def test_without_pgbouncer_the_api_may_reach_postgres():
