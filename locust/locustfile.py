@@ -34,12 +34,18 @@ logger = logging.getLogger("loadsuite")
 # Master/standalone samples users, targets and missing workers this often for the health guard.
 HEALTH_SAMPLE_INTERVAL = 1.0
 CPU_REPORT_KEY = "loadlab_cpu_ratio"
+# At the end of a test the master asks workers to stop their users and send a last report,
+# and waits --stop-timeout plus this long for the answers (see on_test_stopping).
+FLUSH_GRACE = 3.0
+FLUSH_POLL_INTERVAL = 0.1
+FLUSH_MESSAGE, FLUSHED_MESSAGE = "loadlab_flush", "loadlab_flushed"
 
 CREATED = CreatedCounter()  # 201s per (method, name): counted on workers/standalone, merged on the master
 HEALTH = GeneratorHealth()
 RESETS = ResetCounter()
 _PROCESS = psutil.Process()
 _state: dict[str, Any] = {"thresholds": None, "exporter": None, "run_id": ""}
+_flush_pending: set[str] = set()  # workers whose final report the master still waits for
 
 
 @events.init_command_line_parser.add_listener
@@ -159,7 +165,10 @@ def on_init(environment: Any, runner: Any = None, **kwargs: Any) -> None:
         return
     if isinstance(runner, WorkerRunner):
         _PROCESS.cpu_percent(None)  # the first reading is meaningless; start the interval now
+        runner.register_message(FLUSH_MESSAGE, _on_flush, concurrent=True)
         return
+    if isinstance(runner, MasterRunner):
+        runner.register_message(FLUSHED_MESSAGE, _on_flushed)
     try:
         thresholds = load_thresholds(opts.thresholds)
     except ThresholdError as exc:
@@ -210,6 +219,46 @@ def _sample_health(runner: Any) -> None:
             last_cpu = now
             HEALTH.record_cpu("local", _PROCESS.cpu_percent(None) / 100.0)
             HEALTH.record_worker_users("local", runner.user_count)
+
+
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **kwargs: Any) -> None:
+    """Fired on every node when a test is about to stop; on the master, collects the workers' final reports.
+
+    Locust's master quits by sending "quit" and stops listening 0.5 s later, while each worker
+    first waits up to --stop-timeout for its users' requests in flight and only then sends its
+    last report: those requests (and their 201s) would be lost. So the master asks every worker
+    to stop its users and report now, and waits for the answers while it still listens.
+    """
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    _flush_pending.clear()
+    _flush_pending.update(node.id for node in runner.clients.all if node.state != "missing")
+    expected = len(_flush_pending)
+    if not expected:
+        return
+    runner.send_message(FLUSH_MESSAGE)
+    deadline = time.monotonic() + (environment.stop_timeout or 0.0) + FLUSH_GRACE
+    while _flush_pending and time.monotonic() < deadline:
+        gevent.sleep(FLUSH_POLL_INTERVAL)
+    if _flush_pending:
+        logger.warning(f"No final report from {len(_flush_pending)} of {expected} workers: {sorted(_flush_pending)}")
+    else:
+        logger.info(f"Final reports received from {expected} of {expected} workers")
+
+
+def _on_flush(environment: Any, msg: Any, **kwargs: Any) -> None:
+    """On a worker: stop the users (they finish within --stop-timeout), send the last report, then say so."""
+    runner = environment.runner
+    runner.stop()
+    runner._send_stats()  # Locust's own report call (as on "quit"): the requests just finished, with their 201s
+    runner.send_message(FLUSHED_MESSAGE)
+
+
+def _on_flushed(environment: Any, msg: Any, **kwargs: Any) -> None:
+    """On the master: a worker's final report arrived (messages from one worker keep their order)."""
+    _flush_pending.discard(msg.node_id)
 
 
 @events.request.add_listener

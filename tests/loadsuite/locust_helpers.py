@@ -47,6 +47,10 @@ class LocustProcesses:
         self.procs.append((proc, log))
         return proc
 
+    def log(self, name: str) -> str:
+        """The whole log of one process (``logs()`` shows only the tails, for failure messages)."""
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
     def logs(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for _, log in self.procs)
 

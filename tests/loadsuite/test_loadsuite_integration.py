@@ -79,6 +79,7 @@ def test_distributed_seed_run_exporter_and_verdict(
     wait_for(verdict_path.exists, RUN_SECONDS + 30, what=f"the verdict file\n{locust_procs.logs()}")
     after = parse_metrics(scrape(metrics_url))
     assert master.wait(30) == 0, locust_procs.logs()
+    assert "Final reports received from 2 of 2 workers" in locust_procs.log("master")
 
     verdict = json.loads(verdict_path.read_text())
     assert verdict["status"] == "pass" and not verdict["suspect"], verdict
@@ -119,14 +120,14 @@ def test_impossible_threshold_fails_and_names_the_endpoint(
     verdict = json.loads(verdict_path.read_text())
     assert verdict["status"] == "fail"
     assert any(b.startswith("GET /posts/: p95_ms") for b in verdict["broken"]), verdict["broken"]
-    assert "broken: GET /posts/: p95_ms" in locust_procs.logs()
+    assert "broken: GET /posts/: p95_ms" in locust_procs.log("standalone")
 
 
 def test_invalid_thresholds_stop_the_run_before_it_starts(tmp_path: Path, locust_procs: LocustProcesses) -> None:
     proc = locust_procs.start("standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9",
                               "--thresholds", '{"*": {"p95": 1}}')  # fmt: skip
     assert proc.wait(60) == 2
-    assert "unknown field 'p95'" in locust_procs.logs()
+    assert "unknown field 'p95'" in locust_procs.log("standalone")
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def test_capacity_finder_stops_and_names_a_knee(
     assert [s["users"] for s in steps] == [6 * (i + 1) for i in range(len(steps))]
     assert all(s["held"] for s in steps[:-1]) and not steps[-1]["held"]
     assert capacity["knee"]["users"] == steps[-2]["users"] and capacity["knee"]["rps"] > 0
-    assert "capacity: knee" in locust_procs.logs()
+    assert "capacity: knee" in locust_procs.log("master")
 
 
 def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustProcesses) -> None:
@@ -172,4 +173,4 @@ def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustPr
         proc = locust_procs.start("standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9",
                                   "--exporter-port", str(port))  # fmt: skip
         assert proc.wait(60) == 2
-    assert f"--exporter-port {port}" in locust_procs.logs()
+    assert f"--exporter-port {port}" in locust_procs.log("standalone")
