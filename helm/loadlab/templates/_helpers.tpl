@@ -347,18 +347,18 @@ tolerations:
 
 {{/* Return a NetworkPolicy peer selecting one component's pods: (dict "ctx" $ "component" "api"); "@external-prometheus": the namespaces of kube-prometheus-stack. */}}
 {{- define "loadlab.peer" -}}
-{{- if eq .component "@external-prometheus" }}
+{{- if eq .component "@external-prometheus" -}}
 - namespaceSelector:
     {{- with .ctx.Values.networkPolicy.metricsNamespaceLabels }}
     matchLabels:
       {{- toYaml . | nindent 6 }}
     {{- else }} {}
     {{- end }}
-{{- else }}
+{{- else -}}
 - podSelector:
     matchLabels:
       {{- include "loadlab.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
-{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* Return the options that shape the users, for the workers too (as the lab passes them: LocustRun.scenario_options). */}}
