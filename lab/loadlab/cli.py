@@ -117,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
     add_load_options(compare)
 
+    bench = sub.add_parser("bench", help="ceilings and presets side by side: figures and ratios (~15 min)")
+    bench.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    bench.add_argument("--smoke", action="store_true", help="every part in seconds: proves each figure appears")
+    bench.add_argument(
+        "--presets",
+        nargs=2,
+        default=["seed-baseline", "tuned"],
+        metavar=("BASELINE", "TUNED"),
+        help="the two presets compared (default seed-baseline tuned)",
+    )
+
     drill = sub.add_parser("drill", help="inject a fault into a live run and report how the system held")
     drill.add_argument("name", metavar="NAME", help="a drill name or `all` (see `loadlab drill list`)")
     drill.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE", help="preset (default tuned)")
@@ -147,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadlab.compare import cmd_compare
 
             return cmd_compare(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "drill":
             return cmd_drill(args)
     except (presets.PresetError, ValueError, FileNotFoundError) as exc:
@@ -170,6 +183,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if report.interrupted:
         return 130
     return 0 if report.passed else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from loadlab import bench
+
+    plan = bench.BenchPlan.smoke() if args.smoke else bench.BenchPlan()
+    plan = bench.BenchPlan(**{**plan.__dict__, "presets": tuple(args.presets)})
+    results = bench.run_bench(args.root, plan, say=lambda m: print(m, file=sys.stderr, flush=True))
+    print()
+    bench.print_results(results)
+    return 0
 
 
 def cmd_drill(args: argparse.Namespace) -> int:

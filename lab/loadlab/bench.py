@@ -1,0 +1,285 @@
+"""`loadlab bench`: ceilings and presets measured in one session on this machine, printed as figures and ratios.
+
+1. Ceilings: the bcrypt limit (verifies/s with every core busy) and the bare-ASGI ceiling (GET /healthz through
+   the same API process and Locust setup, no wait).
+2. The seed's test (1000 users, spawn 50/s, 60 s) for each preset: per endpoint, offered vs achieved rps.
+3. The capacity knee of each preset under the same SLO (`bench_files/slo.yaml`).
+4. A login storm: logins/s over the bcrypt limit, and the p99 of other requests meanwhile (a probe).
+5. The cached list at no wait over the bare-ASGI ceiling.
+Timings are never asserted anywhere: `--smoke` shrinks every part so CI proves only that each figure appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import httpx
+
+from loadlab import charts, presets
+from loadlab.lab import run_lab
+from loadlab.loadtest import LoadOptions, LocustRun
+from loadlab.report import Report, markdown_table, text_table
+from loadlab.stack import Stack
+
+SLO_FILE = Path(__file__).parent / "bench_files" / "slo.yaml"
+#: The seed scenario waits uniform(1, 3) s between tasks: a user offers 0.5 requests/s to an instant server.
+SEED_MEAN_WAIT = 2.0
+PROBE_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    presets: tuple[str, ...] = ("seed-baseline", "tuned")
+    bcrypt_seconds: float = 5.0
+    ceiling_users: int = 40
+    ceiling_seconds: int = 20
+    seed_users: int = 1000
+    seed_spawn: float = 50.0
+    seed_seconds: int = 60
+    knee_step_users: int = 25
+    knee_step_seconds: int = 10
+    knee_max_users: int = 800
+    storm_users: int = 60
+    storm_seconds: int = 30
+    workers: int = 2
+    accounts: int = 100
+
+    @classmethod
+    def smoke(cls) -> BenchPlan:
+        return cls(bcrypt_seconds=0.5, ceiling_users=5, ceiling_seconds=5, seed_users=10, seed_spawn=10,
+                   seed_seconds=6, knee_step_users=5, knee_step_seconds=4, knee_max_users=10, storm_users=4,
+                   storm_seconds=6, workers=1, accounts=5)  # fmt: skip
+
+
+@dataclass
+class Results:
+    plan: dict[str, Any]
+    machine: dict[str, Any]
+    bcrypt: dict[str, float] = field(default_factory=dict)
+    bare_rps: float | None = None
+    cached_rps: float | None = None
+    seed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    knee: dict[str, dict[str, Any]] = field(default_factory=dict)
+    storm: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, str] = field(default_factory=dict)
+
+
+# -- 1. ceilings -----------------------------------------------------------------------------------------------
+def bcrypt_limit(rounds: int, seconds: float, threads: int | None = None) -> float:
+    """Verifies per second with one thread per core (bcrypt releases the GIL, as the API's executor relies on)."""
+    threads = threads or os.cpu_count() or 1
+    hashed = bcrypt.hashpw(b"pass1", bcrypt.gensalt(rounds))
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def spin(i: int) -> None:
+        while time.monotonic() < stop:
+            bcrypt.checkpw(b"pass1", hashed)
+            counts[i] += 1
+
+    pool = [threading.Thread(target=spin, args=(i,)) for i in range(threads)]
+    started = time.monotonic()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def total_rps(report: Report) -> float:
+    window = max(1e-9, report.ended_at - report.started_at)
+    return sum(r.requests for r in report.rows) / window if report.rows else 0.0
+
+
+# -- 4. the probe that measures other requests during a login storm --------------------------------------------
+class Probe:
+    """A steady trickle of list and comment requests from the lab itself, timing each one."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.latencies_ms: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            token = client.post("/auth/login", data={"username": "user1", "password": "pass1"}).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            post_id = client.post("/posts/", json={"title": "probe", "content": "probe"}, headers=headers).json()["id"]
+            i = 0
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                if i % 2:
+                    r = client.post("/comments/", json={"post_id": post_id, "content": "probe"}, headers=headers)
+                else:
+                    r = client.get("/posts/")
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+                self.errors += r.status_code >= 400
+                i += 1
+                self._stop.wait(PROBE_INTERVAL)
+
+    def p99(self) -> float | None:
+        if len(self.latencies_ms) < 2:
+            return None
+        return statistics.quantiles(self.latencies_ms, n=100)[98]
+
+
+# -- running it all ------------------------------------------------------------------------------------------------
+def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -> Results:
+    out = root / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True)
+    chosen = {name: presets.load(name) for name in plan.presets}
+    tuned = chosen[plan.presets[-1]]
+    results = Results(plan=asdict(plan), machine={"cpus": os.cpu_count(), "uname": " ".join(os.uname())})
+
+    def lab(preset: presets.Preset, tag: str, **kw: Any) -> Report:
+        during, after = kw.pop("during", None), kw.pop("after", None)
+        options = LoadOptions(workers=plan.workers, accounts=plan.accounts, **kw)
+        say(f"bench: {tag} ({preset.name}, {options.users} users, {options.duration} s, {options.scenario})")
+        report = run_lab(out, preset, options, run_id=tag, quiet=True, during=during, after=after)
+        results.runs[tag] = str(report.outdir)
+        if report.interrupted:
+            raise KeyboardInterrupt
+        return report
+
+    for preset in chosen.values():
+        rounds = int(preset.env.get("BOARD_BCRYPT_ROUNDS", "12"))
+        if str(rounds) not in results.bcrypt:
+            say(f"bench: bcrypt limit at cost {rounds}")
+            results.bcrypt[str(rounds)] = bcrypt_limit(rounds, plan.bcrypt_seconds)
+    ceiling = dict(users=plan.ceiling_users, spawn_rate=plan.ceiling_users, duration=plan.ceiling_seconds)
+    results.bare_rps = total_rps(lab(tuned, "ceiling-bare", scenario="bare", **ceiling))
+    results.cached_rps = total_rps(lab(tuned, "cached-list", scenario="cached-list", **ceiling))
+
+    for name, preset in chosen.items():
+        users_avg: list[float] = []
+
+        def mean_users(stack: Stack, report: Report, box: list[float] = users_avg) -> None:
+            assert stack.prometheus is not None
+            window = f"{max(1, int(report.ended_at - report.started_at))}s"
+            value = charts.query_instant(
+                stack.prometheus.url, f"avg_over_time(locust_users[{window}])", report.ended_at
+            )
+            box.append(float(value[0]["value"][1]) if value else 0.0)
+
+        report = lab(preset, f"seed-{name}", users=plan.seed_users, spawn_rate=plan.seed_spawn,
+                     duration=plan.seed_seconds, scenario="seed", after=mean_users)  # fmt: skip
+        offered = (users_avg[0] if users_avg else 0.0) / SEED_MEAN_WAIT
+        results.seed[name] = {
+            "endpoints": [asdict(r) for r in report.rows],
+            "failures": sum(r.failures for r in report.rows),
+            "offered_rps": offered,
+            "achieved_rps": total_rps(report),
+            "server": report.server,
+        }
+
+    for name, preset in chosen.items():
+        steps = max(1, plan.knee_max_users // plan.knee_step_users)
+        report = lab(preset, f"knee-{name}", users=plan.knee_max_users, spawn_rate=max(plan.knee_step_users, 1),
+                     duration=steps * plan.knee_step_seconds + 5, scenario="seed", shape="capacity",
+                     step_users=plan.knee_step_users, step_interval=plan.knee_step_seconds,
+                     thresholds=SLO_FILE)  # fmt: skip
+        capacity = report.verdict.get("capacity", {})
+        knee = capacity.get("knee") or {}
+        results.knee[name] = {"users": knee.get("users", 0), "rps": knee.get("rps", 0.0),
+                              "stopped_because": capacity.get("stopped_because", "")}  # fmt: skip
+
+    probe_box: list[Probe] = []
+
+    def start_probe(stack: Stack, run: LocustRun, elapsed: float) -> None:
+        if not probe_box and stack.api is not None:
+            probe_box.append(Probe(stack.api.url))
+            probe_box[0].start()
+
+    def stop_probe(stack: Stack, report: Report) -> None:
+        if probe_box:
+            probe_box[0].stop()
+
+    storm = lab(tuned, "login-storm", users=plan.storm_users, spawn_rate=plan.storm_users,
+                duration=plan.storm_seconds, scenario="login-storm", during=start_probe, after=stop_probe)  # fmt: skip
+    if probe_box:
+        probe_box[0].stop()
+    logins = next((r for r in storm.rows if r.name == "/auth/login"), None)
+    limit = results.bcrypt[tuned.env.get("BOARD_BCRYPT_ROUNDS", "12")]
+    login_rps = logins.requests / max(1e-9, storm.ended_at - storm.started_at) if logins else 0.0
+    results.storm = {
+        "logins_per_s": login_rps,
+        "bcrypt_limit": limit,
+        "others_p99_ms": probe_box[0].p99() if probe_box else None,
+        "others_requests": len(probe_box[0].latencies_ms) if probe_box else 0,
+        "login_failures": logins.failures if logins else 0,
+    }
+    write(out, results)
+    return results
+
+
+# -- the table ---------------------------------------------------------------------------------------------------
+def ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if not a or not b else f"{a / b:.2f}x"
+
+
+def figure_rows(r: Results) -> list[list[str]]:
+    rows = [["Figure", "Value", "Ratio"]]
+    for cost, vps in r.bcrypt.items():
+        rows.append([f"bcrypt limit, cost {cost} (verifies/s, all cores)", f"{vps:.1f}", ""])
+    rows.append(["bare-ASGI ceiling (GET /healthz, rps)", f"{r.bare_rps or 0:.0f}", ""])
+    rows.append(["cached GET /posts/ at no wait (rps)", f"{r.cached_rps or 0:.0f}",
+                 f"{ratio(r.cached_rps, r.bare_rps)} of bare"])  # fmt: skip
+    for name, s in r.seed.items():
+        rows.append([f"seed test {name}: achieved / offered rps", f"{s['achieved_rps']:.0f} / {s['offered_rps']:.0f}",
+                     ratio(s["achieved_rps"], s["offered_rps"])])  # fmt: skip
+        rows.append([f"seed test {name}: failures", str(s["failures"]), ""])
+    knees = list(r.knee.items())
+    for name, k in knees:
+        rows.append([f"capacity knee {name} (users @ rps)", f"{k['users']} @ {k['rps']:.0f}", ""])
+    if len(knees) == 2:
+        rows.append(["knee ratio (last / first preset, users)", "", ratio(knees[1][1]["users"], knees[0][1]["users"])])
+    s = r.storm
+    if s:
+        rows.append(["login storm: logins/s", f"{s['logins_per_s']:.1f}",
+                     f"{ratio(s['logins_per_s'], s['bcrypt_limit'])} of bcrypt limit"])  # fmt: skip
+        p99 = s["others_p99_ms"]
+        rows.append(["login storm: other requests p99 (ms)", "n/a" if p99 is None else f"{p99:.0f}", ""])
+    return rows
+
+
+def endpoint_rows(r: Results) -> list[list[str]]:
+    rows = [["Preset", "Endpoint", "Requests", "Failures", "p50 ms", "p95 ms", "p99 ms", "rps"]]
+    for name, s in r.seed.items():
+        for e in s["endpoints"]:
+            latency = [f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")]
+            rows.append([name, f"{e['method']} {e['name']}", str(e["requests"]), str(e["failures"]), *latency,
+                         f"{e['rps']:.1f}"])  # fmt: skip
+    return rows
+
+
+def write(out: Path, results: Results) -> None:
+    (out / "bench.json").write_text(json.dumps(asdict(results), indent=2, default=str))
+    md = ["# loadlab bench", "", f"Machine: {results.machine}", "", markdown_table(figure_rows(results)), "",
+          "## The seed's test per endpoint", "", markdown_table(endpoint_rows(results)), ""]  # fmt: skip
+    md += [f"- {tag}: `{path}`" for tag, path in results.runs.items()]
+    (out / "bench.md").write_text("\n".join(md) + "\n")
+
+
+def print_results(results: Results) -> None:
+    print(text_table(figure_rows(results)))
+    print()
+    print(text_table(endpoint_rows(results)))

@@ -1,0 +1,52 @@
+"""`loadlab bench --smoke`: every figure of the benchmark is produced (the timings themselves are never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from loadlab import bench
+from tests.lab.helpers import lab_env, loadlab_argv
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
+    result = subprocess.run(loadlab_argv("bench", "--smoke", "--root", str(tmp_path)), capture_output=True,
+                            text=True, timeout=600, env=lab_env(), check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    [out] = list(tmp_path.glob("bench-*"))
+    data = json.loads((out / "bench.json").read_text())
+    assert set(data["bcrypt"]) == {"12", "10"}  # seed-baseline's cost and tuned's
+    assert all(v > 0 for v in data["bcrypt"].values())
+    assert data["bare_rps"] > 0 and data["cached_rps"] > 0
+    for preset in ("seed-baseline", "tuned"):
+        seed = data["seed"][preset]
+        assert {e["name"] for e in seed["endpoints"]} >= {"/auth/login", "/posts/"}
+        assert seed["offered_rps"] > 0 and seed["achieved_rps"] > 0
+        assert {"users", "rps", "stopped_because"} <= set(data["knee"][preset])
+    assert data["storm"]["logins_per_s"] > 0 and data["storm"]["others_p99_ms"] is not None
+    for label in (
+        "bcrypt limit",
+        "bare-ASGI ceiling",
+        "of bare",
+        "knee ratio",
+        "of bcrypt limit",
+        "achieved / offered",
+    ):
+        assert label in result.stdout
+    assert (out / "bench.md").stat().st_size > 0
+
+
+def test_ratio_formats_and_refuses_zero() -> None:
+    assert bench.ratio(50, 100) == "0.50x"
+    assert bench.ratio(0, 100) == "n/a"
+    assert bench.ratio(5, None) == "n/a"
+
+
+def test_bcrypt_limit_counts_verifies() -> None:
+    """Cost 4 is cheap enough to count many verifies in a fraction of a second."""
+    assert bench.bcrypt_limit(4, 0.3, threads=2) > 10
