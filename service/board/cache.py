@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -67,13 +67,17 @@ class PostPageCache:
         self._metrics = metrics
         self._redis: Redis | None = None
         if self.enabled:
-            self._redis = Redis.from_url(
+            # Blocking pool: a burst beyond max_connections waits briefly for a connection instead of
+            # raising, which would trip the breaker although Redis is fine. No retries: fail fast, fail open.
+            pool = BlockingConnectionPool.from_url(
                 redis_url,
+                max_connections=REDIS_MAX_CONNECTIONS,
+                timeout=REDIS_TIMEOUT_SECONDS,
                 socket_timeout=REDIS_TIMEOUT_SECONDS,
                 socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
                 retry=Retry(NoBackoff(), 0),
-                max_connections=REDIS_MAX_CONNECTIONS,
             )
+            self._redis = Redis.from_pool(pool)
         self._open_until = 0.0
         self._needs_bump = False
         self._inflight: dict[bytes, asyncio.Task[CachedPage]] = {}

@@ -59,6 +59,9 @@ def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEn
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args=connect_args,
+        # Not AUTOCOMMIT, although it would save BEGIN/COMMIT: asyncpg prepares and then executes in
+        # separate round trips, and outside a transaction PgBouncer (transaction mode) may send the
+        # second to another server ("prepared statement ... does not exist"). Tried and measured.
     )
     if metrics is not None:
         pool = engine.sync_engine.pool
