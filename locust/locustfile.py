@@ -215,6 +215,8 @@ def _sample_health(runner: Any) -> None:
             for node in runner.clients.all:
                 if node.state == "missing":
                     HEALTH.record_missing(node.id)
+            if active:
+                HEALTH.record_present({node.id for node in runner.clients.all})
         elif now - last_cpu >= WORKER_REPORT_INTERVAL and active:  # standalone: a worker's cadence
             last_cpu = now
             HEALTH.record_cpu("local", _PROCESS.cpu_percent(None) / 100.0)

@@ -26,6 +26,7 @@ class _WorkerTrack:
     last_cpu: float | None = None
     max_users: int = 0
     missing: bool = False
+    left: bool = False  # quit (or was removed) while the test was still running
 
 
 @dataclass
@@ -58,6 +59,14 @@ class GeneratorHealth:
 
     def record_missing(self, worker: str) -> None:
         self._worker(worker).missing = True
+
+    def record_present(self, workers: set[str]) -> None:
+        """The workers connected now, sampled while a test runs; one that was there before and is gone left."""
+        for worker, track in self.workers.items():
+            if worker not in workers and track.max_users > 0 and not track.missing:
+                track.left = True
+        for worker in workers:
+            self._worker(worker)
 
     def record_users(self, users: int, target: int | None, now: float) -> None:
         """A sample of (users running, target users); a target not reached within the grace is a shortfall."""
@@ -95,6 +104,8 @@ class GeneratorHealth:
                 )
             if track.missing:
                 out.append(f"worker {worker} went missing during the run")
+            elif track.left:
+                out.append(f"worker {worker} left during the run")
         for target, best in self.shortfalls:
             out.append(f"users reached {best} < target {target}")
         return out
@@ -109,6 +120,7 @@ class GeneratorHealth:
                     "peak_cpu_ratio": round(t.peak_cpu, 3),
                     "longest_high_cpu_streak": t.longest_streak,
                     "missing": t.missing,
+                    "left": t.left,
                 }
                 for w, t in sorted(self.workers.items())
             },

@@ -55,3 +55,19 @@ def test_to_dict_lists_workers() -> None:
     h.record_worker_users("w1", 5)
     h.record_cpu("w1", 0.25)
     assert h.to_dict()["workers"]["w1"]["max_users"] == 5
+
+
+def test_worker_that_quits_mid_run_is_suspect() -> None:
+    h = GeneratorHealth()
+    h.record_worker_users("w1", 5)
+    h.record_worker_users("w2", 5)
+    h.record_present({"w1", "w2"})
+    h.record_present({"w1"})
+    assert h.reasons() == ["worker w2 left during the run"]
+
+
+def test_worker_that_never_ran_users_is_not_counted_as_left() -> None:
+    h = GeneratorHealth()
+    h.record_present({"w1"})
+    h.record_present(set())
+    assert h.reasons() == []
