@@ -76,6 +76,21 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return "(no log)"
 
 
+def run_to_completion(
+    argv: Sequence[str | Path], log_path: Path, *, user: str | None = None, env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+) -> None:  # fmt: skip
+    """Run a short command (initdb, a migration) to its end, output appended to `log_path`; fail with its tail."""
+    proc = Process(Path(str(argv[0])).name, argv, log_path, user=user, env=env).start()
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.stop()
+        raise ServiceError(f"{' '.join(map(str, argv))} timed out after {timeout:.0f} s") from None
+    if code != 0:
+        raise ServiceError(f"{' '.join(map(str, argv))} failed ({code}):\n{tail(log_path)}")
+
+
 class Process:
     """One long-running child: `start()`, `wait_ready()`, `stop()`; usable as a context manager."""
 

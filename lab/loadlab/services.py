@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from loadlab import commands
-from loadlab.process import Process, ServiceError, free_port, give_to, port_is_open, service_user, tail
+from loadlab.process import Process, ServiceError, free_port, give_to, port_is_open, run_to_completion, service_user
 
 PG_BIN = Path(os.environ.get("LOADLAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PGBOUNCER = os.environ.get("LOADLAB_PGBOUNCER", "/usr/sbin/pgbouncer")
@@ -132,10 +132,10 @@ class Postgres(Service):
         pwfile = self.home / "pwfile"
         pwfile.write_text(self.superuser_password + "\n")
         give_to(self.home, self.user)
-        run_as(
+        run_to_completion(
             [PG_BIN / "initdb", "-D", self.data_dir, "-U", "postgres", "--pwfile", pwfile,
              "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions"],
-            self.user, self.log_path,
+            self.log_path, user=self.user,
         )  # fmt: skip
         pwfile.unlink()
 
@@ -338,18 +338,6 @@ class Prometheus(Service):
         return self
 
 
-def run_as(argv: Sequence[str | Path], user: str | None, log_path: Path, timeout: float = 120.0) -> None:
-    """Run a short command (e.g. initdb) to completion as `user`, appending its output to `log_path`."""
-    proc = Process(Path(str(argv[0])).name, argv, log_path, user=user).start()
-    try:
-        code = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.stop()
-        raise ServiceError(f"{argv[0]} timed out") from None
-    if code != 0:
-        raise ServiceError(f"{argv[0]} failed ({code}):\n{tail(log_path)}")
-
-
 class Api(Service):
     """The board API (`python -m board serve`), configured only through its `BOARD_` environment."""
 
@@ -366,14 +354,7 @@ class Api(Service):
 
     def run(self, argv: Sequence[str], timeout: float = 300.0) -> None:
         """Run one of the API's CLI commands (migrate, seed-users) with the API's environment."""
-        proc = Process(f"{self.name}-cli", argv, self.log_path, env=self.env).start()
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.stop()
-            raise ServiceError(f"{' '.join(argv)} timed out") from None
-        if code != 0:
-            raise ServiceError(f"{' '.join(argv)} failed ({code}):\n{tail(self.log_path)}")
+        run_to_completion(argv, self.log_path, env=self.env, timeout=timeout)
 
     def migrate(self) -> None:
         self.run(commands.api_migrate())
