@@ -35,10 +35,10 @@ async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
     )
     # A lock from outside the API stalls its first query, which then holds the pool's only connection.
     locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    lock = locker.transaction()
+    await lock.start()
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
         try:
-            lock = locker.transaction()
-            await lock.start()
             await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
             holder = asyncio.create_task(client.get("/posts/"))
             deadline = time.monotonic() + 10
