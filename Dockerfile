@@ -22,15 +22,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Dependencies first: only the files that pin them.
 COPY pyproject.toml constraints.txt README.md ./
-# Ref: https://docs.docker.com/build/cache/optimize/#use-cache-mounts (pip's download cache survives builds)
-# One requirements file per image, read from pyproject's extras, pinned by constraints.txt; binary wheels
-# only, so no compiler is ever needed.
+# One requirements file per image, read from pyproject's extras (tomllib: no extra tool needed).
+# Ref: https://packaging.python.org/en/latest/specifications/pyproject-toml/#dependencies-optional-dependencies
 RUN python -c 'import tomllib; x = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; [open(f"requirements-{n}.txt", "w").write("\n".join(x[n]) + "\n") for n in ("api", "locust")]'
+# Wheels pinned by constraints.txt, binary only (no compiler is ever needed); pip's download cache in a
+# BuildKit cache mount survives builds.
+# Ref: https://pip.pypa.io/en/stable/cli/pip_wheel/
+# Ref: https://docs.docker.com/build/cache/optimize/#use-cache-mounts
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --only-binary=:all: --wheel-dir /wheels/api -c constraints.txt -r requirements-api.txt \
  && pip wheel --only-binary=:all: --wheel-dir /wheels/locust -c constraints.txt -r requirements-locust.txt
 # Then the source: the API package only (the lab and tests stay out of the images).
 COPY service/ service/
+# Ref: https://github.com/astral-sh/uv-docker-example/blob/main/multistage.Dockerfile (the project after its dependencies)
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --no-deps --wheel-dir /wheels/project .
 
@@ -40,6 +44,8 @@ FROM python-base AS venv-api
 COPY --from=builder /wheels/api /wheels/api
 COPY --from=builder /wheels/project /wheels/project
 COPY constraints.txt /tmp/constraints.txt
+# Offline from the builder's wheels only (--no-index): the image gets exactly what the builder resolved.
+# Ref: https://pip.pypa.io/en/stable/topics/repeatable-installs/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels/api --find-links /wheels/project \
       -c /tmp/constraints.txt "board-loadlab[api]"
@@ -48,6 +54,7 @@ FROM python-base AS venv-locust
 COPY --from=builder /wheels/locust /wheels/locust
 COPY --from=builder /src/requirements-locust.txt /tmp/requirements-locust.txt
 COPY constraints.txt /tmp/constraints.txt
+# Ref: https://pip.pypa.io/en/stable/topics/repeatable-installs/ (as venv-api: offline, from the builder's wheels)
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels/locust \
       -c /tmp/constraints.txt -r /tmp/requirements-locust.txt
@@ -67,6 +74,8 @@ LABEL org.opencontainers.image.source="https://github.com/board-loadlab/board-lo
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# A system account with fixed numeric ids, no home, no shell.
+# Ref: https://docs.docker.com/build/building/best-practices/#user
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
 
