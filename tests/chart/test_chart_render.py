@@ -250,3 +250,15 @@ def test_presets_say_what_the_post_and_our_tuning_say():
     tuned = yaml.safe_load((CHART / "presets" / "tuned.yaml").read_text())
     assert tuned["pgbouncer"]["enabled"] is True and tuned["redis"]["enabled"] is True
     assert tuned["api"]["env"]["BOARD_DB_STATEMENT_CACHE"] == "false"  # behind PgBouncer's transaction mode
+
+
+def test_scenario_enum_is_the_load_suites():
+    """values.schema.json's scenarios are those locust/loadsuite defines (a typo fails at install, not in the pod)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    enum = schema["properties"]["locust"]["properties"]["scenario"]["enum"]
+    code = (
+        "import json, sys; sys.path.insert(0, 'locust'); "
+        "from loadsuite.scenarios import SCENARIOS; print(json.dumps(list(SCENARIOS)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert enum == json.loads(result.stdout)
