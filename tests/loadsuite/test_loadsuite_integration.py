@@ -6,9 +6,12 @@ Locust runs only as subprocesses (master + workers, or standalone), bounded in t
 from __future__ import annotations
 
 import csv
+import http.server
 import json
 import math
 import socket
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +177,60 @@ def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustPr
                                   "--exporter-port", str(port))  # fmt: skip
         assert proc.wait(60) == 2
     assert f"--exporter-port {port}" in locust_procs.log("standalone")
+
+
+class _SlowHealthz(http.server.BaseHTTPRequestHandler):
+    """Answers GET /healthz after SLOW_SECONDS and counts what it served."""
+
+    served = 0
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
+        time.sleep(SLOW_SECONDS)
+        body = b'{"status":"ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        with self.lock:
+            type(self).served += 1
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+SLOW_SECONDS = 2.0
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[str, type[_SlowHealthz]]]:
+    """A local HTTP server whose every answer takes 2 s: requests are always in flight when a test stops."""
+    handler = type("Handler", (_SlowHealthz,), {"served": 0, "lock": threading.Lock()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_requests_in_flight_at_the_end_are_counted(
+    slow_server: tuple[str, type[_SlowHealthz]], tmp_path: Path, locust_procs: LocustProcesses
+) -> None:
+    """Users are mid-request when -t ends; with --stop-timeout they finish, and the master still counts them."""
+    url, handler = slow_server
+    master_port = free_port()
+    verdict_path = tmp_path / "verdict.json"
+    master = locust_procs.start(
+        "master", "--master", "--headless", "-u", "4", "-r", "4", "-t", "5s", "-H", url, "--scenario", "bare",
+        "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+        "--stop-timeout", "5", "--verdict-file", str(verdict_path), "--thresholds", '{"*": {"p95_ms": 60000}}',
+    )  # fmt: skip
+    locust_procs.start("worker", "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port))
+    assert master.wait(60) == 0, locust_procs.logs()
+    total = json.loads(verdict_path.read_text())["total"]
+    assert total["failures"] == 0
+    assert total["requests"] == handler.served > 0, locust_procs.logs()
