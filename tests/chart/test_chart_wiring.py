@@ -503,3 +503,16 @@ def test_notes_warn_about_unsafe_values():
     notes = _notes("--set", "networkPolicy.enabled=false", "--set", "grafana.anonymousViewer=true",
                    "-f", str(CHART / "presets" / "seed-baseline.yaml"))  # fmt: skip
     assert notes.count("WARNING") == 3
+
+
+@pytest.mark.parametrize("name", ["ci-ci-values", "preset-seed-baseline"])
+def test_locust_accepts_every_rendered_command_line(name):
+    """Every Locust container of the scenario, master (Job or Deployment) and workers, through Locust's parser."""
+    objs = scenario(name)
+    locust = ["python", "-m", "locust"]
+    lines = [
+        _argv(c) for _, pod in workloads(objs) for c in pod["spec"]["containers"] if c.get("command", [])[:3] == locust
+    ]
+    assert len(lines) == 2
+    for argv in lines:
+        _parse_locust(argv)
