@@ -61,6 +61,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     },
     # seed-users needs at least one account: the helm test and Locust log in as user1..userN.
     "accounts.count": {"type": "integer", "minimum": 1},
+    # part of the run Job's name and of its results folder: a DNS label, short enough for the Job name.
+    "locust.runId": {"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?)?$"},
     "containerSecurityContext": {"type": "object"},
     "imagePullSecrets": {
         "type": "array",

@@ -169,6 +169,7 @@ def test_every_object_has_namespace_and_labels():
         (("--set-string", "api.env.DATABASE_URL=x"), "BOARD_"),
         (("--set", "api.resources.cpu=1"), "additional properties 'cpu' not allowed"),
         (("--set", "accounts.count=0"), "minimum"),
+        (("--set", "locust.runId=My_Run"), "does not match pattern"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
