@@ -149,3 +149,34 @@ def env_map(c: dict[str, Any]) -> dict[str, Any]:
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+# --- real services for the tests that run rendered configs (session-wide, our own instances) ---------------
+
+#: the values the Secret would hold, for tests that run rendered containers' commands
+DB_PASSWORD = "chart-test-" + "p" * 20
+JWT_SECRET = "chart-test-jwt-" + "s" * 40
+
+
+@pytest.fixture(scope="session")
+def chart_postgres(tmp_workdir: Path) -> Iterator[Any]:
+    """A Postgres of our own (the board role's password set to the one the 'Secret' holds)."""
+    from loadlab.services import PG_BIN, Postgres
+
+    require_tool("pgbouncer", "apt-get install pgbouncer (scripts/bootstrap.sh does)")
+    if not (PG_BIN / "postgres").exists():
+        pytest.fail(f"{PG_BIN}/postgres missing: apt-get install postgresql-15 (scripts/bootstrap.sh does)")
+    pg = Postgres(tmp_workdir / "chart-pg").start()
+    pg.psql(f"ALTER ROLE board PASSWORD '{DB_PASSWORD}'", db="postgres")
+    yield pg
+    pg.stop()
+    pg.cleanup()
+
+
+@pytest.fixture(scope="session")
+def chart_redis(tmp_workdir: Path) -> Iterator[Any]:
+    from loadlab.services import Redis
+
+    redis = Redis(tmp_workdir / "chart-redis").start()
+    yield redis
+    redis.stop()

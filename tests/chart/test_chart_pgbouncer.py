@@ -22,15 +22,13 @@ from typing import Any
 import pytest
 
 from loadlab.process import Process, free_port, give_to, port_is_open, service_user
-from loadlab.services import PG_BIN, PGBOUNCER, Api, Postgres, Redis
-from tests.chart.conftest import CHART, container, env_map, get, render, require_tool
+from loadlab.services import PG_BIN, PGBOUNCER, Api, Postgres
+from tests.chart.conftest import CHART, DB_PASSWORD, JWT_SECRET, container, env_map, get, render
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
 #: tuned preset (PgBouncer + Redis on) with a small account pool, so seeding stays quick.
 ARGS = ("-f", str(CHART / "presets" / "tuned.yaml"), "--set", "accounts.count=3")
-DB_PASSWORD = "chart-test-" + "p" * 20
-JWT_SECRET = "chart-test-jwt-" + "s" * 40
 
 
 def _replace_once(text: str, old: str, new: str) -> str:
@@ -48,19 +46,6 @@ class Bouncer:
 @pytest.fixture(scope="module")
 def chart_objects() -> list[dict[str, Any]]:
     return render(*ARGS)
-
-
-@pytest.fixture(scope="module")
-def chart_postgres(tmp_workdir: Path) -> Iterator[Postgres]:
-    """A Postgres of our own (the board role's password set to the one the 'Secret' holds)."""
-    require_tool("pgbouncer", "apt-get install pgbouncer (scripts/bootstrap.sh does)")
-    if not (PG_BIN / "postgres").exists():
-        pytest.fail(f"{PG_BIN}/postgres missing: apt-get install postgresql-15 (scripts/bootstrap.sh does)")
-    pg = Postgres(tmp_workdir / "chart-pg").start()
-    pg.psql(f"ALTER ROLE board PASSWORD '{DB_PASSWORD}'", db="postgres")
-    yield pg
-    pg.stop()
-    pg.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +140,6 @@ def _chart_env(c: dict[str, Any], replacements: dict[str, str]) -> dict[str, str
             value = value.replace(old, new)
         env[name] = value
     return env
-
-
-@pytest.fixture(scope="module")
-def chart_redis(tmp_workdir: Path) -> Iterator[Redis]:
-    redis = Redis(tmp_workdir / "chart-redis").start()
-    yield redis
-    redis.stop()
 
 
 def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, bouncer, chart_redis, tmp_workdir):
