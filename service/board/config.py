@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     """SQLAlchemy max overflow beyond the pool size."""
     db_pool_timeout: float = Field(2.0, gt=0, le=300)
     """Seconds to wait for a pool checkout before answering 503."""
+    db_pool_queue_limit: int = Field(64, ge=-1, le=100_000)
+    """Requests allowed to wait for a checkout when every connection is out; more get 503 at once (-1: no bound)."""
     db_statement_cache: bool = False
     """asyncpg + SQLAlchemy prepared-statement caches (must be false behind PgBouncer transaction mode)."""
     db_pool_pre_ping: bool = True

@@ -11,20 +11,35 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from board.config import Settings
+from board.errors import PoolQueueFull
 from board.metrics import GaugeCollector, Metrics
 
 
 class TimedQueuePool(AsyncAdaptedQueuePool):
-    """The async queue pool, timing each checkout (queue wait, connect and pre-ping) for the metrics.
+    """The async queue pool, timing each checkout (queue wait, connect and pre-ping) for the metrics,
+    and refusing a checkout at once when every connection is out and `queue_limit` others already wait.
 
     SQLAlchemy's pool events fire after a checkout, so they cannot see the wait itself; wrapping
-    `connect()` measures exactly what a request waits for. `recreate()` keeps the subclass.
+    `connect()` measures exactly what a request waits for. The bound is checked before waiting: without
+    it every excess request sits out the whole pool timeout before its 503, holding its client (and
+    its socket) that long. `recreate()` keeps the subclass. Counters are touched on the loop thread only.
     """
 
     metrics: Metrics | None = None
+    #: Checkouts allowed to wait while the pool is exhausted; -1 = no bound (wait up to the pool timeout).
+    queue_limit: int = -1
+    waiting: int = 0
+
+    def exhausted(self) -> bool:
+        """Every connection the pool may open is checked out (SQLAlchemy's max_overflow -1 never exhausts)."""
+        return self._max_overflow >= 0 and self.checkedout() >= self.size() + self._max_overflow
 
     def connect(self) -> Any:
+        must_wait = self.exhausted()
+        if must_wait and 0 <= self.queue_limit <= self.waiting:
+            raise PoolQueueFull()
         start = time.perf_counter()
+        self.waiting += must_wait
         try:
             return super().connect()
         except exc.TimeoutError:
@@ -32,6 +47,7 @@ class TimedQueuePool(AsyncAdaptedQueuePool):
                 self.metrics.pool_timeouts.inc()
             raise
         finally:
+            self.waiting -= must_wait
             if self.metrics is not None:
                 self.metrics.pool_wait.observe(time.perf_counter() - start)
 
@@ -50,7 +66,7 @@ def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEn
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _unique_statement_name,
         }
-    pool_class = type("BoardPool", (TimedQueuePool,), {"metrics": metrics})
+    pool_class = type("BoardPool", (TimedQueuePool,), {"metrics": metrics, "queue_limit": settings.db_pool_queue_limit})
     engine = create_async_engine(
         settings.database_url,
         poolclass=pool_class,

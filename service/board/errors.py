@@ -49,6 +49,13 @@ class PoolTimeout(Overloaded):
     reason = "pool_timeout"
 
 
+class PoolQueueFull(Overloaded):
+    """Every connection is out and `BOARD_DB_POOL_QUEUE_LIMIT` requests already wait: refused without waiting."""
+
+    detail = "server busy: too many requests waiting for a database connection"
+    reason = "pool_queue_full"
+
+
 class DatabaseUnavailable(BoardError):
     status_code = 503
     detail = "database unavailable"

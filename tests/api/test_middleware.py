@@ -89,6 +89,7 @@ def test_known_label_values_start_at_zero() -> None:
     for series in (
         'board_cache_lookups_total{result="error"} 0.0',
         'board_overload_rejections_total{reason="executor_full"} 0.0',
+        'board_overload_rejections_total{reason="pool_queue_full"} 0.0',
         'board_executor_task_duration_seconds_count{task="verify"} 0.0',
     ):
         assert series in text

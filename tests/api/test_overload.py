@@ -1,4 +1,4 @@
-"""Overload answers fast with 503 + Retry-After: a busy pool, a full bcrypt queue. And SIGTERM drains."""
+"""Overload answers fast with 503 + Retry-After: a busy pool, a full pool queue, a full bcrypt queue. SIGTERM drains."""
 
 from __future__ import annotations
 
@@ -59,6 +59,59 @@ async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
         assert metric(text, "board_overload_rejections_total", 'reason="pool_timeout"') >= 1
         assert metric(text, "board_db_pool_checkout_timeouts_total") >= 1
         assert (await client.get("/posts/1")).status_code in (200, 404)  # and the pool recovers
+
+
+#: Long on purpose: a 503 that arrives before it cannot come from the pool timeout.
+LONG_POOL_TIMEOUT = 20.0
+REFUSED = 8
+
+
+async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_served(
+    start_api: Callable[..., Api], postgres: Postgres
+) -> None:
+    api = start_api(
+        "pool-queue-1",
+        BOARD_DB_POOL_SIZE="1",
+        BOARD_DB_MAX_OVERFLOW="0",
+        BOARD_DB_POOL_TIMEOUT=str(LONG_POOL_TIMEOUT),
+        BOARD_DB_POOL_QUEUE_LIMIT="1",
+        BOARD_RETRY_AFTER_SECONDS="2",
+    )
+    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    lock = locker.transaction()
+    await lock.start()
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        try:
+            await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            holder = asyncio.create_task(client.get("/posts/"))  # stalls on the lock, holding the one connection
+            deadline = time.monotonic() + 10
+            while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
+                assert time.monotonic() < deadline, "the first request never took the connection"
+                await asyncio.sleep(0.05)
+            start = time.monotonic()
+            others = [asyncio.create_task(client.get("/posts/1")) for _ in range(REFUSED + 1)]
+            refused: set[asyncio.Task[httpx.Response]] = set()
+            while len(refused) < REFUSED and time.monotonic() - start < LONG_POOL_TIMEOUT / 2:
+                done, _ = await asyncio.wait(
+                    set(others) - refused, timeout=LONG_POOL_TIMEOUT / 2, return_when=asyncio.FIRST_COMPLETED
+                )
+                refused |= done
+            # One waits in the queue (limit 1) while the lock holds; every other one was answered meanwhile.
+            assert len(refused) == REFUSED and not holder.done(), [t.result().status_code for t in refused]
+        finally:
+            await lock.rollback()
+            await locker.close()
+        for task in refused:
+            response = task.result()
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "2" and "waiting" in response.json()["detail"]
+        assert (await holder).status_code == 200
+        (queued,) = set(others) - refused
+        assert (await queued).status_code in (200, 404)
+        text = await scrape(client)
+        assert metric(text, "board_overload_rejections_total", 'reason="pool_queue_full"') == REFUSED
+        assert metric(text, "board_overload_rejections_total", 'reason="pool_timeout"') == 0
+        assert metric(text, "board_db_pool_checkout_timeouts_total") == 0
 
 
 async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api]) -> None:

@@ -1,4 +1,4 @@
-"""Small pieces without services: the cached page format and the bounded executor's admission."""
+"""Small pieces without services: the cached page format, the bounded executor's and the pool's admission."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import threading
 
 import pytest
 from prometheus_client import generate_latest
+from sqlalchemy.util import greenlet_spawn
 
 from board.cache import CachedPage
-from board.errors import ExecutorFull
+from board.db import TimedQueuePool
+from board.errors import ExecutorFull, PoolQueueFull
 from board.executor import BoundedExecutor
 from board.metrics import Metrics
 
@@ -53,3 +55,50 @@ async def test_inline_executor_runs_on_the_calling_thread() -> None:
         assert await executor.run("verify", threading.get_ident) == threading.get_ident()
     finally:
         executor.shutdown()
+
+
+class FakeConnection:
+    """What the pool needs of a DBAPI connection: rollback on return, close on dispose."""
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def fake_pool(queue_limit: int) -> TimedQueuePool:
+    pool_class = type("TestPool", (TimedQueuePool,), {"queue_limit": queue_limit})
+    return pool_class(FakeConnection, pool_size=1, max_overflow=0, timeout=30)
+
+
+async def test_pool_refuses_a_checkout_beyond_its_queue_limit_without_waiting() -> None:
+    pool = fake_pool(queue_limit=1)
+    held = pool.connect()  # the only connection
+    waiter = asyncio.ensure_future(greenlet_spawn(pool.connect))
+    while pool.waiting < 1:
+        await asyncio.sleep(0)
+    assert pool.exhausted()
+    with pytest.raises(PoolQueueFull):
+        pool.connect()  # refused on the spot: a wait would need the greenlet context and block for 30 s
+    assert pool.waiting == 1 and not waiter.done()
+    held.close()
+    (await waiter).close()
+    assert pool.waiting == 0 and not pool.exhausted()
+
+
+async def test_pool_queue_limit_zero_refuses_once_exhausted_and_minus_one_never_refuses() -> None:
+    strict = fake_pool(queue_limit=0)
+    held = strict.connect()
+    with pytest.raises(PoolQueueFull):
+        strict.connect()
+    held.close()
+    strict.connect().close()  # a free connection again: admitted
+    unbounded = fake_pool(queue_limit=-1)
+    held = unbounded.connect()
+    waiters = [asyncio.ensure_future(greenlet_spawn(unbounded.connect)) for _ in range(5)]
+    while unbounded.waiting < 5:
+        await asyncio.sleep(0)
+    held.close()
+    for waiter in waiters:
+        (await waiter).close()
