@@ -176,9 +176,23 @@ def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, 
         assert any(p["id"] == post["id"] for p in _json(api.url + "/posts/"))
         assert _json(f"{api.url}/posts/{post['id']}")["id"] == post["id"]
         _check_the_run_waits_for_the_account_pool(api.url)
+        _check_the_helm_test_pod_passes(chart_objects, api.url)
     finally:
         api.stop()
     assert _xacts(bouncer.port) > before, "the API's transactions went through PgBouncer"
+
+
+def _check_the_helm_test_pod_passes(objs: list[dict[str, Any]], api_url: str) -> None:
+    """`helm test`'s pod, as rendered, against the live API (health, readiness, user1's login, the post list)."""
+    pod = get(objs, "Pod", "loadlab-test")
+    (c,) = pod["spec"]["containers"]
+    assert c["command"][:2] == ["python", "-c"] and env_map(c)["API_URL"] == "http://loadlab-api:8000"
+    env = {**os.environ, "API_URL": api_url}
+    result = subprocess.run(
+        [sys.executable, "-c", c["command"][2]], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/auth/login 200" in result.stdout
 
 
 def _check_the_run_waits_for_the_account_pool(api_url: str) -> None:
