@@ -364,6 +364,13 @@ def test_grafana_provisions_the_datasource_and_mounts_every_dashboard():
     assert projected == maps
     mount = next(m for m in container(grafana, "grafana")["volumeMounts"] if m["name"] == "dashboards")
     assert mount["mountPath"] == provider["options"]["path"]
+    home = env_map(container(grafana, "grafana"))["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (
+        Path(home).parent == Path(mount["mountPath"]) and (ROOT / "grafana" / "dashboards" / Path(home).name).exists()
+    )
+    assert env_map(container(grafana, "grafana"))["GF_SECURITY_ADMIN_PASSWORD"] == {
+        "secretKeyRef": {"name": "loadlab-auth", "key": "grafana-admin-password"}
+    }
 
 
 # --- NetworkPolicies ------------------------------------------------------------------------------------
