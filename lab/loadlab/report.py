@@ -73,9 +73,24 @@ class EndpointRow:
 
 @dataclass
 class Consistency:
+    """201s the clients saw against rows added, per table.
+
+    `ok` is the strict check of a normal run: equal counts. Under a fault a write can commit while its 201 never
+    reaches the client (a cut connection, a killed load-generator worker that had not reported yet): that is an
+    *unacknowledged* write, not a lost one. A *lost* write (a 201 with no row) is never acceptable.
+    """
+
     ok: bool
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     note: str = ""
+
+    @property
+    def nothing_lost(self) -> bool:
+        return bool(self.tables) and all(t["acknowledged_201"] <= t["rows_added"] for t in self.tables.values())
+
+    @property
+    def unacknowledged(self) -> int:
+        return sum(max(0, t["rows_added"] - t["acknowledged_201"]) for t in self.tables.values())
 
 
 def read_stats(csv_path: Path) -> list[EndpointRow]:

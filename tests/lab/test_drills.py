@@ -36,7 +36,7 @@ def test_pgbouncer_restart_recovers_fast_with_only_503s(tmp_path: Path) -> None:
     assert outcome.failed == []
     assert outcome.recovery_seconds is not None and outcome.recovery_seconds <= 10
     assert not {s for s in outcome.errors_by_status if s.startswith("5") and s != "503"}
-    assert outcome.report.consistency is not None and outcome.report.consistency.ok
+    assert outcome.report.consistency is not None and outcome.report.consistency.nothing_lost
 
 
 def test_worker_loss_goes_on_and_marks_the_verdict_suspect(tmp_path: Path) -> None:
@@ -52,3 +52,18 @@ def test_recovery_is_measured_from_the_failure_series() -> None:
     series = [(float(t), 1.0 if 10 <= t <= 12 else 0.0) for t in range(0, 30)]
     assert drills.recovery(series, since=9.0) == 4.0
     assert drills.recovery([(float(t), 1.0) for t in range(30)], since=0.0) is None
+
+
+def test_an_unacknowledged_row_is_not_a_lost_write() -> None:
+    """Pure: more rows than 201s (a cut response, a dead worker's unreported 201s) is allowed; fewer never is."""
+    from loadlab.report import check_consistency
+
+    verdict = {"endpoints": [{"method": "POST", "name": "/posts/", "created": 5}]}
+    extra_row = check_consistency(
+        verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 6, "comments": 0, "users": 0}
+    )
+    assert not extra_row.ok and extra_row.nothing_lost and extra_row.unacknowledged == 1
+    missing_row = check_consistency(
+        verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 4, "comments": 0, "users": 0}
+    )
+    assert not missing_row.ok and not missing_row.nothing_lost
