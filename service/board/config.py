@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """bcrypt thread pool size."""
     executor_queue_limit: int = Field(64, ge=0, le=100_000)
     """Tasks allowed to wait beyond the busy workers before new ones get a 503."""
+    executor_nice: int = Field(10, ge=0, le=19)
+    """Nice value of the bcrypt threads (Linux, per thread): the event loop preempts hashing (0: same priority)."""
     jwt_secret: str = Field("", repr=False)
     """HS256 signing secret, at least 32 characters (required unless dev mode)."""
     jwt_ttl_seconds: int = Field(3600, ge=1, le=30 * 86400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,19 @@ from board.metrics import GaugeCollector, Metrics
 T = TypeVar("T")
 
 
+def lower_priority(nice: int) -> None:
+    """Make the calling thread yield the CPU to the event loop (and to Postgres, on a shared machine).
+
+    Linux keeps a nice value per thread, so this touches the bcrypt workers only: hashing then takes the CPU
+    nobody else wants, and a login storm no longer starves every other request of the loop thread.
+    """
+    if nice and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:  # not permitted here: hashing still works, only without the preference
+            pass
+
+
 class BoundedExecutor:
     """At most `workers` tasks run and `queue_limit` wait; the next one is refused.
 
@@ -22,14 +36,19 @@ class BoundedExecutor:
     tasks run on the calling (event loop) thread: the seed's blocking baseline, kept measurable.
     """
 
-    def __init__(self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False) -> None:
+    def __init__(
+        self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False, nice: int = 0
+    ) -> None:
         assert workers >= 1, "workers must be >= 1"
         assert queue_limit >= 0, "queue_limit must be >= 0"
         self.workers = workers
         self.queue_limit = queue_limit
         self.inline = inline
         self._metrics = metrics
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self.nice = nice
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="bcrypt", initializer=lower_priority, initargs=(nice,)
+        )
         self._lock = threading.Lock()
         self._pending = 0  # submitted, not finished (touched on the loop thread only)
         self._busy = 0  # running in a worker (touched under the lock)

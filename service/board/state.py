@@ -41,7 +41,11 @@ class Board:
             engine=engine,
             sessions=create_session_factory(engine),
             executor=BoundedExecutor(
-                settings.executor_workers, settings.executor_queue_limit, metrics, inline=not settings.hash_in_executor
+                settings.executor_workers,
+                settings.executor_queue_limit,
+                metrics,
+                inline=not settings.hash_in_executor,
+                nice=settings.executor_nice,
             ),
             passwords=password_context(settings.bcrypt_rounds),
             cache=PostPageCache(

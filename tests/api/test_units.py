@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -53,6 +54,24 @@ async def test_inline_executor_runs_on_the_calling_thread() -> None:
     executor = BoundedExecutor(1, 0, metrics, inline=True)
     try:
         assert await executor.run("verify", threading.get_ident) == threading.get_ident()
+    finally:
+        executor.shutdown()
+
+
+def _own_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_executor_threads_run_at_the_given_nice_value_and_the_loop_does_not() -> None:
+    """Linux keeps nice per thread: the bcrypt workers are lowered, the calling (loop) thread is left alone."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    before = _own_nice()
+    executor = BoundedExecutor(1, 0, metrics, nice=7)
+    try:
+        # An absolute value; an unprivileged process cannot go below the nice it already has.
+        expected = 7 if os.geteuid() == 0 else max(before, 7)
+        assert await executor.run("verify", _own_nice) == expected
+        assert _own_nice() == before
     finally:
         executor.shutdown()
 
