@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from board import __version__, handlers
 from board.config import Settings
-from board.middleware import BodyLimitMiddleware, MetricsMiddleware
+from board.middleware import BodyLimitMiddleware, InFlightLimitMiddleware, MetricsMiddleware
 from board.routes import auth, health, posts
 from board.state import Board
 
@@ -28,11 +28,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="board", version=__version__, lifespan=lifespan)
     app.state.board = board
-    app.include_router(auth.router)
-    app.include_router(posts.router)
-    app.include_router(health.router)
+    routers = (auth.router, posts.router, health.router)
+    for router in routers:
+        app.include_router(router)
     handlers.install(app)
-    # Added last = outermost: metrics also see the 413s the body limit sends.
+    # Added last = outermost: metrics also see the 413s the body limit and the 503s the in-flight limit send;
+    # the in-flight limit refuses before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        InFlightLimitMiddleware,
+        limit=settings.max_requests_in_flight,
+        metrics=board.metrics,
+        retry_after=settings.retry_after_seconds,
+        # The routers' own routes (full paths, no prefix added on include): the app's are wrapped per include.
+        routes=[route for router in routers for route in router.routes],
+    )
     app.add_middleware(MetricsMiddleware, metrics=board.metrics)
     return app

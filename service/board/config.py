@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     """`GET /posts/` default page size."""
     page_max_limit: int = Field(100, ge=1, le=10_000)
     """`GET /posts/` maximum page size."""
+    max_requests_in_flight: int = Field(256, ge=0, le=100_000)
+    """Requests served at once (health, readiness, metrics aside); more get 503 before routing (0: no limit)."""
     max_body_bytes: int = Field(65536, ge=1024, le=64 * 1024 * 1024)
     """Request bodies above this many bytes get 413."""
     retry_after_seconds: int = Field(1, ge=1, le=3600)

@@ -19,7 +19,7 @@ from board import __version__
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)
 CACHE_RESULTS = ("hit", "miss", "error", "bypass")
 EXECUTOR_TASKS = ("hash", "verify")
-OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "executor_full")
+OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "executor_full", "in_flight_full")
 UNMATCHED_ROUTE = "<unmatched>"
 
 

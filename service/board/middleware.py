@@ -1,15 +1,18 @@
-"""Pure ASGI middleware: request metrics and the request body size limit."""
+"""Pure ASGI middleware: request metrics, load shedding on the requests in flight, the request body size limit."""
 
 from __future__ import annotations
 
 import time
 
 import orjson
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from board.metrics import UNMATCHED_ROUTE, Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: Never shed: liveness, readiness and the scrape must still answer while the API sheds everything else.
+UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class MetricsMiddleware:
@@ -42,6 +45,53 @@ class MetricsMiddleware:
             method = scope["method"]
             self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - start)
             self.metrics.http_requests.labels(method, route, str(status)).inc()
+
+
+class InFlightLimitMiddleware:
+    """503 + Retry-After at once, before routing, while `limit` requests are already being served (0: no limit).
+
+    The bounds further in (pool queue, bcrypt queue) refuse a request only after it was parsed, routed and
+    given a session: several turns of the event loop, each behind every other request in flight. When the
+    loop itself is the bottleneck, those turns are what makes a 503 slow and what delays the requests being
+    served. Capping the requests in flight keeps the loop's ready queue short, so the excess is refused in
+    one turn and the admitted requests finish. The refused request is labelled with the route it would have
+    matched (matched here, only on refusal), so the metrics show which routes were shed.
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int, metrics: Metrics, retry_after: int, routes: list[BaseRoute]
+    ) -> None:  # fmt: skip
+        assert limit >= 0, "limit must be >= 0 (0 = no limit)"
+        self.app = app
+        self.limit = limit
+        self.metrics = metrics
+        self.retry_after = str(retry_after).encode()
+        self.routes = routes
+        self.in_flight = 0  # touched on the loop thread only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit or scope["path"] in UNSHED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.metrics.overload.labels("in_flight_full").inc()
+            _label_route(scope, self.routes)
+            await _error(send, 503, "server busy: too many requests in flight", [(b"retry-after", self.retry_after)])
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+def _label_route(scope: Scope, routes: list[BaseRoute]) -> None:
+    """Store the route the router would have chosen, as the router does, for `MetricsMiddleware`'s label."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            return
 
 
 class BodyLimitMiddleware:
@@ -101,9 +151,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _error(send: Send, status: int, detail: str) -> None:
+async def _error(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = orjson.dumps({"detail": detail})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
     if status == 413:
         # The unread rest of the body would otherwise be parsed as the next request.
         headers.append((b"connection", b"close"))

@@ -69,6 +69,7 @@ def test_env_variables_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch)
         {"db_max_overflow": -1},
         {"db_pool_timeout": 0},
         {"db_pool_queue_limit": -2},
+        {"max_requests_in_flight": -1},
         {"bcrypt_rounds": 3},
         {"bcrypt_rounds": 32},
         {"executor_workers": 0},

@@ -1,7 +1,8 @@
-"""The pure ASGI middleware on their own: body limit (declared and chunked) and route-template metrics."""
+"""The pure ASGI middleware on their own: body limit (declared and chunked), route-template metrics, in-flight limit."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -13,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from board.metrics import Metrics
-from board.middleware import BodyLimitMiddleware, MetricsMiddleware
+from board.middleware import BodyLimitMiddleware, InFlightLimitMiddleware, MetricsMiddleware
 
 LIMIT = 1024
 
@@ -90,6 +91,49 @@ def test_known_label_values_start_at_zero() -> None:
         'board_cache_lookups_total{result="error"} 0.0',
         'board_overload_rejections_total{reason="executor_full"} 0.0',
         'board_overload_rejections_total{reason="pool_queue_full"} 0.0',
+        'board_overload_rejections_total{reason="in_flight_full"} 0.0',
         'board_executor_task_duration_seconds_count{task="verify"} 0.0',
     ):
         assert series in text
+
+
+async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_health_and_metrics() -> None:
+    """Limit 2, two requests held in the app: the next ones get 503 + Retry-After at once, labelled by route."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def held(request: Request) -> PlainTextResponse:
+        entered.append(request.url.path)
+        await release.wait()
+        return PlainTextResponse("done")
+
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    inner = Starlette(routes=[Route("/items/{item_id}", held), Route("/healthz", ok), Route("/metrics", ok)])
+    app = MetricsMiddleware(InFlightLimitMiddleware(inner, 2, metrics, 3, inner.router.routes), metrics)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        holders = [asyncio.create_task(client.get(f"/items/{n}")) for n in (1, 2)]
+        while len(entered) < 2:
+            await asyncio.sleep(0)
+        refused = await client.get("/items/3")
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
+        assert refused.json() == {"detail": "server busy: too many requests in flight"}
+        assert entered == ["/items/1", "/items/2"]  # the refused one never reached the app
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/metrics")).status_code == 200
+        release.set()
+        assert [(await h).status_code for h in holders] == [200, 200]
+        assert (await client.get("/items/4")).status_code == 200  # room again
+    text = generate_latest(metrics.registry).decode()
+    assert 'board_overload_rejections_total{reason="in_flight_full"} 1.0' in text
+    assert 'board_http_requests_total{method="GET",route="/items/{item_id}",status="503"} 1.0' in text
+
+
+async def test_in_flight_limit_zero_admits_everything() -> None:
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    app = InFlightLimitMiddleware(_app(), 0, metrics, 1, [])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        responses = await asyncio.gather(*(client.get(f"/items/{n}") for n in range(20)))
+    assert {r.status_code for r in responses} == {200}

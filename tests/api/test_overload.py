@@ -114,6 +114,43 @@ async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_serve
         assert metric(text, "board_db_pool_checkout_timeouts_total") == 0
 
 
+async def test_in_flight_limit_refuses_at_once_while_health_and_metrics_answer(
+    start_api: Callable[..., Api], postgres: Postgres
+) -> None:
+    api = start_api(
+        "in-flight-2",
+        BOARD_DB_POOL_SIZE="1",
+        BOARD_DB_MAX_OVERFLOW="0",
+        BOARD_DB_POOL_TIMEOUT=str(LONG_POOL_TIMEOUT),
+        BOARD_MAX_REQUESTS_IN_FLIGHT="2",
+    )
+    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    lock = locker.transaction()
+    await lock.start()
+    async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
+        try:
+            await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            # Two requests in flight: one holds the connection (stalled on the lock), one waits for it.
+            held = [asyncio.create_task(client.get(f"/posts/{n}")) for n in (1, 2)]
+            deadline = time.monotonic() + 10
+            while metric(await scrape(client), "board_http_requests_in_flight") < 3:  # the scrape counts too
+                assert time.monotonic() < deadline, "the two requests never got in flight"
+                await asyncio.sleep(0.05)
+            refused = await asyncio.gather(*(client.get("/posts/") for _ in range(REFUSED)))
+            assert (await client.get("/healthz")).status_code == 200
+            assert not any(task.done() for task in held)
+        finally:
+            await lock.rollback()
+            await locker.close()
+        for response in refused:
+            assert response.status_code == 503 and response.headers["retry-after"] == "1"
+            assert response.json()["detail"] == "server busy: too many requests in flight"
+        assert {(await task).status_code for task in held} <= {200, 404}
+        text = await scrape(client)
+        assert metric(text, "board_overload_rejections_total", 'reason="in_flight_full"') == REFUSED
+        assert metric(text, "board_http_requests_total", 'method="GET",route="/posts/",status="503"') == REFUSED
+
+
 async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api]) -> None:
     api = start_api(
         "executor-1-1", BOARD_EXECUTOR_WORKERS="1", BOARD_EXECUTOR_QUEUE_LIMIT="1", BOARD_BCRYPT_ROUNDS="12"
