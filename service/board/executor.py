@@ -71,6 +71,16 @@ class BoundedExecutor:
     def queue_depth(self) -> int:
         return max(0, self._pending - self._busy)
 
+    def refuse_if_full(self) -> None:
+        """Raise `ExecutorFull` now if a task submitted now would be refused.
+
+        A login looks its user up before it hashes: checked first, a full queue sheds the request before it
+        takes a DB connection and a round trip. `run()` still checks, as the queue may fill meanwhile.
+        """
+        if not self.inline and self._pending >= self.workers + self.queue_limit:
+            self._metrics.executor_rejections.inc()
+            raise ExecutorFull()
+
     async def run(self, task: str, fn: Callable[..., T], *args: object) -> T:
         if self.inline:
             start = time.perf_counter()

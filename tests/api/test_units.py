@@ -37,14 +37,17 @@ async def test_executor_refuses_beyond_workers_plus_queue() -> None:
         await asyncio.sleep(0)  # both admitted before the third arrives
         with pytest.raises(ExecutorFull):
             await executor.run("verify", release.wait, 10)
+        with pytest.raises(ExecutorFull):
+            executor.refuse_if_full()  # the same admission, asked before any work
         assert executor.queue_depth + executor.busy == 2
         release.set()
         assert await running and await queued
+        executor.refuse_if_full()  # room again
     finally:
         release.set()
         executor.shutdown()
     text = generate_latest(metrics.registry).decode()
-    assert "board_executor_rejections_total 1.0" in text
+    assert "board_executor_rejections_total 2.0" in text
     assert 'board_executor_task_duration_seconds_count{task="hash"} 2.0' in text
     assert "board_executor_queue_depth 0.0" in text and "board_executor_busy_workers 0.0" in text
 
