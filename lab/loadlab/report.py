@@ -8,6 +8,7 @@ import json
 import platform
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +18,8 @@ from loadlab import charts
 from loadlab.stack import CREATED_BY
 
 RATE_WINDOW = "10s"
+#: How long to wait, after the load, for a scrape of the API that carries the run's final counters.
+SETTLE_TIMEOUT = 30.0
 
 BUILTIN_CHARTS = (
     charts.ChartSpec("Locust p95 by endpoint", "s", (
@@ -53,6 +56,7 @@ SERVER_FIGURES = {
     "503s sent": "sum(increase(board_overload_rejections_total[{w}]))",
     "executor wait p95 (s)": "histogram_quantile(0.95, sum by (le) "
     "(increase(board_executor_wait_seconds_bucket[{w}])))",
+    "api /metrics answered (ratio)": 'avg_over_time(up{{job="api"}}[{w}])',
     "cache hit ratio": 'sum(increase(board_cache_lookups_total{{result="hit"}}[{w}]))'
     " / clamp_min(sum(increase(board_cache_lookups_total[{w}])), 1)",
 }
@@ -283,12 +287,31 @@ def chart_specs() -> list[charts.ChartSpec]:
     return list(specs) or list(BUILTIN_CHARTS)
 
 
+def api_scraped_after(prometheus_url: str, after: float, timeout: float = SETTLE_TIMEOUT) -> float:
+    """When Prometheus first scraped the API after `after` (or `after` itself if it never did in time).
+
+    An API whose event loop is blocked (the seed's baseline) answers no scrape during the load, but its
+    counters are cumulative: one scrape once the load is gone gives the totals over the whole run.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = charts.query_instant(prometheus_url, 'timestamp(up{job="api"} == 1)', time.time())
+            if result and float(result[0]["value"][1]) > after:
+                return float(result[0]["value"][1])
+        except (OSError, RuntimeError, ValueError):
+            pass
+        time.sleep(0.5)
+    return after
+
+
 def read_server_figures(report: Report, prometheus_url: str) -> None:
-    """Evaluate `SERVER_FIGURES` at the end of the run over its whole window."""
-    window = f"{max(1, int(report.ended_at - report.started_at))}s"
+    """Evaluate `SERVER_FIGURES` over the whole run, at the API's first scrape after it."""
+    at = api_scraped_after(prometheus_url, report.ended_at)
+    window = f"{max(1, int(at - report.started_at))}s"
     for label, template in SERVER_FIGURES.items():
         try:
-            result = charts.query_instant(prometheus_url, template.format(w=window), report.ended_at)
+            result = charts.query_instant(prometheus_url, template.format(w=window), at)
             value = float(result[0]["value"][1]) if result else None
             report.server[label] = None if value is None or value != value else value  # NaN: no samples
         except (OSError, RuntimeError, ValueError):
