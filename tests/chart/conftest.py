@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools import missing_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "loadlab"
 PRESETS = sorted((CHART / "presets").glob("*.yaml"))
@@ -61,10 +63,8 @@ def require_tool(name: str, install_hint: str) -> str:
     """The tool's path; skip (fail under CI) when it is missing."""
     path = find_tool(name)
     if path is None:
-        message = f"{name} is not installed: run {install_hint}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must install it)")
-        pytest.skip(message)
+        missing_tool(name, install_hint)
+    assert path is not None
     return path
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.tools import missing_tool
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO_ROOT / "grafana" / "rules" / "loadlab.rules.yaml"
 READY_TIMEOUT = 30.0  # seconds for Prometheus to start and report /-/ready
@@ -173,7 +175,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, fake_exporter: str) -> 
     and scraping the fake exporter every second; terminated after the session."""
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.skip("needs the `prometheus` binary (Debian package prometheus) on PATH")
+        missing_tool("prometheus", "apt-get install prometheus (scripts/bootstrap.sh does)")
+    assert binary is not None
     tmp = tmp_path_factory.mktemp("prometheus")
     port = free_port()
     config = tmp / "prometheus.yml"

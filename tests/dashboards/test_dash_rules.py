@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import missing_tool
+
 RULES_DIR = Path(__file__).resolve().parents[2] / "grafana" / "rules"
 RULES = RULES_DIR / "loadlab.rules.yaml"
 ALERTS = {
@@ -24,7 +26,8 @@ ALERTS = {
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        pytest.skip("needs `promtool` (Debian package prometheus) on PATH")
+        missing_tool("promtool", "apt-get install prometheus (scripts/bootstrap.sh does)")
+    assert path is not None
     return path
 
 
