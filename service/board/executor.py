@@ -30,17 +30,22 @@ def lower_priority(nice: int) -> None:
 
 
 class BoundedExecutor:
-    """At most `workers` tasks run and `queue_limit` wait; the next one is refused.
+    """At most `workers` tasks run and `queue_limit` wait; the next one is refused. A task that waited more than
+    `max_wait` seconds when a worker takes it is refused then (0: no bound), as a pool checkout times out: when
+    the workers are starved of CPU (a loaded machine, nice threads) the queue's length no longer bounds its wait.
 
     bcrypt releases the GIL while hashing, so threads give real parallelism. With `inline=True`
     tasks run on the calling (event loop) thread: the seed's blocking baseline, kept measurable.
     """
 
     def __init__(
-        self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False, nice: int = 0
-    ) -> None:
+        self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False, nice: int = 0,
+        max_wait: float = 0.0,
+    ) -> None:  # fmt: skip
         assert workers >= 1, "workers must be >= 1"
         assert queue_limit >= 0, "queue_limit must be >= 0"
+        assert max_wait >= 0, "max_wait must be >= 0 (0 = no bound)"
+        self.max_wait = max_wait
         self.workers = workers
         self.queue_limit = queue_limit
         self.inline = inline
@@ -97,6 +102,9 @@ class BoundedExecutor:
         def call() -> T:
             started = time.perf_counter()
             self._metrics.executor_wait.observe(started - submitted)
+            if self.max_wait and started - submitted > self.max_wait:
+                self._metrics.executor_rejections.inc()
+                raise ExecutorFull("server busy: password hashing queue too slow")
             with self._lock:
                 self._busy += 1
             try:

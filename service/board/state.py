@@ -46,6 +46,7 @@ class Board:
                 metrics,
                 inline=not settings.hash_in_executor,
                 nice=settings.executor_nice,
+                max_wait=settings.executor_max_wait_seconds,
             ),
             passwords=password_context(settings.bcrypt_rounds),
             cache=PostPageCache(

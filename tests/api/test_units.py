@@ -52,6 +52,28 @@ async def test_executor_refuses_beyond_workers_plus_queue() -> None:
     assert "board_executor_queue_depth 0.0" in text and "board_executor_busy_workers 0.0" in text
 
 
+async def test_executor_refuses_a_task_that_waited_past_max_wait() -> None:
+    """The worker is held 0.3 s; the queued task waited longer than its 0.05 s budget, so it never runs."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 4, metrics, max_wait=0.05)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        running = asyncio.ensure_future(executor.run("hash", release.wait, 10))
+        queued = asyncio.ensure_future(executor.run("verify", ran.append, "late"))
+        await asyncio.sleep(0.3)
+        release.set()
+        assert await running
+        with pytest.raises(ExecutorFull, match="too slow"):
+            await queued
+        assert ran == []
+        assert await executor.run("verify", ran.append, "on time") is None and ran == ["on time"]
+    finally:
+        release.set()
+        executor.shutdown()
+    assert "board_executor_rejections_total 1.0" in generate_latest(metrics.registry).decode()
+
+
 async def test_inline_executor_runs_on_the_calling_thread() -> None:
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=False, cache_enabled=False)
     executor = BoundedExecutor(1, 0, metrics, inline=True)
