@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("name", metavar="NAME", help="a drill name or `all` (see `loadlab drill list`)")
     drill.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE", help="preset (default tuned)")
     drill.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    drill.add_argument(
+        "--knee",
+        type=int,
+        default=int(_env("KNEE", "0")) or None,
+        metavar="USERS",
+        help="the preset's capacity knee in users: the overload drill runs at it and spikes to 10x (default: "
+        "DEFAULT_KNEE in loadlab/overload.py, the tuned preset's on a 2-core machine; env LOADLAB_KNEE)",
+    )
     add_load_options(drill)
     drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "35")))
     return parser
@@ -207,8 +215,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in drills.DRILLS]
     if unknown:
         raise ValueError(f"unknown drill {unknown[0]!r}; known: {', '.join(drills.DRILLS)}, all")
+    knee = args.knee if args.knee is not None else drills.overload.DEFAULT_KNEE
+    if knee < 1:
+        raise ValueError(f"--knee must be at least 1, got {knee}")
     preset = presets.load(args.preset)
-    outcomes = [drills.run_drill(args.root, preset, drills.DRILLS[n], load_options(args)) for n in names]
+    chosen = [drills.get(n, knee=knee) for n in names]
+    outcomes = [drills.run_drill(args.root, preset, drill, load_options(args)) for drill in chosen]
     print()
     print(drills.summary_table(outcomes))
     return 0 if all(o.passed for o in outcomes) else 1

@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from loadlab import charts  # noqa: E402
+from loadlab import charts, overload  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions, LocustRun  # noqa: E402
 from loadlab.presets import Preset  # noqa: E402
@@ -54,6 +54,12 @@ class Drill:
     fault_seconds: float = 15.0
     duration: int = 35
     checks: tuple[Callable[[DrillOutcome], str | None], ...] = ()
+    #: Users of the base run when the drill needs its own (overload: the knee), else the command line's.
+    users: int | None = None
+    #: Drill-specific figures, called with the outcome and Prometheus' URL before recovery is measured.
+    analyse_more: Callable[[DrillOutcome, str], None] | None = None
+    #: Stops whatever the drill started itself, however the run ended.
+    cleanup: Callable[[], None] | None = None
 
 
 @dataclass
@@ -172,6 +178,20 @@ def no_cut_off_requests(outcome: DrillOutcome) -> str | None:
     return f"requests cut off mid-flight: {cut}" if cut else None
 
 
+def overload_drill(knee: int = overload.DEFAULT_KNEE) -> Drill:
+    """A normal run at the knee, then 10x the knee's users for 30 s from a second Locust run."""
+    assert knee >= 1, "the knee must be at least 1 user"
+    spike = overload.Spike(knee)
+    return Drill(
+        "overload", f"{overload.SPIKE_FACTOR}x the knee ({spike.users} users) for {overload.SPIKE_SECONDS} s",
+        spike.inject, spike.recover, fault_seconds=overload.SPIKE_RAMP_SECONDS + overload.SPIKE_SECONDS + 5,
+        duration=85, users=knee,
+        checks=(overload.excess_shed_fast, overload.excess_gets_503_only, overload.api_sends_no_other_5xx,
+                overload.nothing_over_5s, overload.served_at_once_after, recovered_within(5), nothing_lost),
+        analyse_more=spike.analyse, cleanup=spike.stop,
+    )  # fmt: skip
+
+
 DRILLS: dict[str, Drill] = {
     d.name: d
     for d in (
@@ -185,15 +205,24 @@ DRILLS: dict[str, Drill] = {
               checks=(suspect_for_missing_worker, nothing_lost)),
         Drill("api-sigterm", "the API gets SIGTERM under load and is started again", _restart_api, fault_seconds=0,
               checks=(no_cut_off_requests, recovered_within(10), nothing_lost)),
+        overload_drill(),
     )
 }  # fmt: skip
+
+
+def get(name: str, *, knee: int = overload.DEFAULT_KNEE) -> Drill:
+    """The drill by name; `knee` sets the overload drill's base users and spike size."""
+    if name == "overload":
+        return overload_drill(knee)
+    return DRILLS[name]
 
 
 # -- running one -----------------------------------------------------------------------------------------------
 def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, quiet: bool = False) -> DrillOutcome:
     window = Window()
     done = {"injected": False, "recovered": drill.recover is None}
-    options = LoadOptions(**{**options.__dict__, "duration": max(options.duration, drill.duration)})
+    options = LoadOptions(**{**options.__dict__, "duration": max(options.duration, drill.duration),
+                             "users": drill.users or options.users})  # fmt: skip
 
     def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
         if not done["injected"] and elapsed >= drill.inject_after:
@@ -213,7 +242,11 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
         assert stack.prometheus is not None
         outcome_box.append(analyse(drill, report, window, stack.prometheus.url))
 
-    report = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
+    try:
+        report = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
+    finally:
+        if drill.cleanup is not None:
+            drill.cleanup()
     outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, report, window, failed=["the run did not finish"])
     if not window.injected_at:
         outcome.failed.append("the fault was never injected (the run ended early)")
@@ -242,6 +275,8 @@ def analyse(drill: Drill, report: Report, window: Window, prometheus: str) -> Dr
     rps = charts.query_range(prometheus, "sum(rate(locust_requests_total[2s]))", report.started_at, end, step)
     outcome.series["failures/s"] = _points(failures)
     outcome.series["requests/s"] = _points(rps)
+    if drill.analyse_more is not None:
+        drill.analyse_more(outcome, prometheus)
     outcome.recovery_seconds = recovery(outcome.series["failures/s"], window.recovered_at or window.injected_at)
     if drill.name == "redis-down" and window.injected_at:
         down = f"{max(1, int(window.recovered_at - window.injected_at))}s"
@@ -322,4 +357,5 @@ def summary_table(outcomes: list[DrillOutcome]) -> str:
                      f"{o.slowest_ms:.0f}", consistent])  # fmt: skip
     lines = [text_table(rows)]
     lines += [f"  {o.drill.name}: {p}" for o in outcomes for p in o.failed]
+    lines += [f"  {o.drill.name}: " + ", ".join(f"{k} {v:g}" for k, v in o.extra.items()) for o in outcomes if o.extra]
     return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""The overload drill's pure helpers: probe figures, Locust failure kinds, the checks. The drill itself is too
+heavy for CI (10x the knee for 30 s); `loadlab drill overload` runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from loadlab import drills, overload
+from loadlab.overload import Sample
+
+
+def samples(start: float, statuses: list[int], ms: float = 10.0, step: float = 0.1) -> list[Sample]:
+    return [Sample(start + i * step, "GET /posts/?limit=5", status, ms) for i, status in enumerate(statuses)]
+
+
+def test_probe_figures_split_the_spike_from_what_follows_it() -> None:
+    """Spike 100-110 s: 503s timed inside it, anything other than 2xx after it (past the drain) counted."""
+    before = samples(95.0, [200] * 10)
+    during = samples(100.0, [503] * 50 + [200] * 40 + [0, 500], ms=20.0)
+    during[0] = Sample(during[0].at, during[0].name, 503, 90.0)
+    draining = samples(110.2, [503])  # within DRAIN_SECONDS of the end: a spike user's last call
+    after = samples(112.0, [200] * 20 + [503])
+    figures = overload.probe_figures(before + during + draining + after, 100.0, 110.0)
+    assert figures["probe_requests"] == 92
+    assert figures["probe_503"] == 50
+    assert figures["probe_other_errors"] == 2
+    assert 20.0 < figures["probe_503_p99_ms"] <= 90.0
+    assert figures["probe_after"] == 21 and figures["probe_after_not_served"] == 1
+    assert figures["probe_max_ms"] == 90.0
+
+
+def test_probe_figures_without_503s_have_no_p99() -> None:
+    figures = overload.probe_figures(samples(0.0, [200] * 10), 0.0, 5.0)
+    assert figures["probe_503"] == 0 and "probe_503_p99_ms" not in figures
+
+
+def test_p99_never_exceeds_the_largest_value() -> None:
+    assert overload.p99([1.0]) is None
+    assert overload.p99([1.0, 2.0]) <= 2.0
+    assert overload.p99([float(v) for v in range(1, 1001)]) == 990.01
+
+
+def test_failure_kinds_separate_503s_from_everything_else(tmp_path: Path) -> None:
+    path = tmp_path / "locust_failures.csv"
+    path.write_text(
+        "Method,Name,Error,Occurrences\n"
+        "POST,/auth/login,\"CatchResponseError('expected 200, got 503: ...')\",40\n"
+        "GET,/posts/,\"CatchResponseError('expected 200, got 503: ...')\",7\n"
+        "GET,/posts/,ConnectionResetError(104),2\n"
+    )
+    shed, other = overload.failure_kinds(path)
+    assert shed == 47
+    assert other == {"GET /posts/: ConnectionResetError(104)": 2}
+    assert overload.failure_kinds(tmp_path / "missing.csv") == (0, {})
+
+
+def outcome(**extra: float) -> Any:
+    return SimpleNamespace(extra=extra)
+
+
+def test_the_checks_name_what_broke() -> None:
+    good = dict(spike_503=500.0, probe_503=40.0, probe_503_p99_ms=30.0, probe_after=20.0, probe_after_not_served=0.0)
+    assert overload.excess_shed_fast(outcome(**good)) is None
+    assert "nothing was shed" in overload.excess_shed_fast(outcome())
+    assert "too few" in overload.excess_shed_fast(outcome(spike_503=5.0, probe_503=1.0))
+    assert "p99 150 ms" in overload.excess_shed_fast(outcome(**{**good, "probe_503_p99_ms": 150.0}))
+    assert overload.excess_gets_503_only(outcome(**good)) is None
+    assert "3 spike failures" in overload.excess_gets_503_only(outcome(spike_other_failures=2.0, probe_other_errors=1))
+    assert overload.nothing_over_5s(outcome(api_over_5s=0.0, probe_max_ms=900.0)) is None
+    assert "not in Prometheus" in overload.nothing_over_5s(outcome())
+    assert "answer 3 requests" in overload.nothing_over_5s(outcome(api_over_5s=3.0))
+    assert "6000 ms" in overload.nothing_over_5s(outcome(api_over_5s=0.0, probe_max_ms=6000.0))
+    assert overload.served_at_once_after(outcome(**good)) is None
+    assert "2 probe requests" in overload.served_at_once_after(outcome(probe_after=5.0, probe_after_not_served=2.0))
+
+
+def test_the_overload_drill_runs_at_the_knee_and_is_in_all() -> None:
+    assert "overload" in drills.DRILLS
+    drill = drills.get("overload", knee=40)
+    assert drill.users == 40 and "400 users" in drill.what
+    assert drill.fault_seconds > overload.SPIKE_SECONDS and drill.cleanup is not None
+    assert drills.get("redis-down", knee=40) is drills.DRILLS["redis-down"]
+
+
+def test_drill_command_takes_the_knee(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadlab.cli import build_parser
+
+    monkeypatch.delenv("LOADLAB_KNEE", raising=False)
+    assert build_parser().parse_args(["drill", "overload", "--knee", "40"]).knee == 40
+    assert build_parser().parse_args(["drill", "overload"]).knee is None  # overload.DEFAULT_KNEE then
