@@ -14,6 +14,8 @@ from board.errors import ExecutorFull
 from board.metrics import GaugeCollector, Metrics
 
 T = TypeVar("T")
+#: Weight of the newest task in the moving average of task run time (about the last 10 tasks count).
+TASK_PACE_WEIGHT = 0.1
 
 
 def lower_priority(nice: int) -> None:
@@ -46,6 +48,7 @@ class BoundedExecutor:
         assert queue_limit >= 0, "queue_limit must be >= 0"
         assert max_wait >= 0, "max_wait must be >= 0 (0 = no bound)"
         self.max_wait = max_wait
+        self._task_seconds = 0.0  # moving average of a task's run time (wall clock: starvation included)
         self.workers = workers
         self.queue_limit = queue_limit
         self.inline = inline
@@ -76,15 +79,27 @@ class BoundedExecutor:
     def queue_depth(self) -> int:
         return max(0, self._pending - self._busy)
 
+    def expected_wait(self) -> float:
+        """Seconds a task submitted now would wait: the tasks ahead of it beyond the workers, at the recent pace."""
+        ahead = self._pending - self.workers + 1
+        return max(0, ahead) * self._task_seconds / self.workers
+
     def refuse_if_full(self) -> None:
         """Raise `ExecutorFull` now if a task submitted now would be refused.
 
         A login looks its user up before it hashes: checked first, a full queue sheds the request before it
-        takes a DB connection and a round trip. `run()` still checks, as the queue may fill meanwhile.
+        takes a DB connection and a round trip. `run()` still checks, as the queue may fill meanwhile. A task
+        that would wait past `max_wait` at the recent pace is refused here too, so it does not get its 503
+        only after waiting.
         """
-        if not self.inline and self._pending >= self.workers + self.queue_limit:
+        if self.inline:
+            return
+        if self._pending >= self.workers + self.queue_limit:
             self._metrics.executor_rejections.inc()
             raise ExecutorFull()
+        if self.max_wait and self.expected_wait() > self.max_wait:
+            self._metrics.executor_rejections.inc()
+            raise ExecutorFull("server busy: password hashing queue too slow")
 
     async def run(self, task: str, fn: Callable[..., T], *args: object) -> T:
         if self.inline:
@@ -93,9 +108,7 @@ class BoundedExecutor:
                 return fn(*args)
             finally:
                 self._metrics.executor_task.labels(task).observe(time.perf_counter() - start)
-        if self._pending >= self.workers + self.queue_limit:
-            self._metrics.executor_rejections.inc()
-            raise ExecutorFull()
+        self.refuse_if_full()
         self._pending += 1
         submitted = time.perf_counter()
 
@@ -110,9 +123,12 @@ class BoundedExecutor:
             try:
                 return fn(*args)
             finally:
+                took = time.perf_counter() - started
                 with self._lock:
                     self._busy -= 1
-                self._metrics.executor_task.labels(task).observe(time.perf_counter() - started)
+                    pace = self._task_seconds
+                    self._task_seconds = pace + TASK_PACE_WEIGHT * (took - pace) if pace else took
+                self._metrics.executor_task.labels(task).observe(took)
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, call)

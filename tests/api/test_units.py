@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 
 import pytest
 from prometheus_client import generate_latest
@@ -72,6 +73,28 @@ async def test_executor_refuses_a_task_that_waited_past_max_wait() -> None:
         release.set()
         executor.shutdown()
     assert "board_executor_rejections_total 1.0" in generate_latest(metrics.registry).decode()
+
+
+async def test_executor_refuses_at_once_a_task_that_would_wait_past_max_wait() -> None:
+    """Tasks take 0.1 s here; one worker busy: the next would wait about 0.1 s > 0.05 s, so it is refused now."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 10, metrics, max_wait=0.05)
+    release = threading.Event()
+    try:
+        await executor.run("hash", time.sleep, 0.1)  # sets the pace
+        assert executor.expected_wait() == 0  # an idle worker: no wait
+        running = asyncio.ensure_future(executor.run("hash", release.wait, 10))
+        await asyncio.sleep(0)
+        assert executor.expected_wait() >= 0.1
+        with pytest.raises(ExecutorFull, match="too slow"):
+            executor.refuse_if_full()
+        with pytest.raises(ExecutorFull, match="too slow"):
+            await executor.run("verify", time.sleep, 0)
+        release.set()
+        assert await running
+    finally:
+        release.set()
+        executor.shutdown()
 
 
 async def test_inline_executor_runs_on_the_calling_thread() -> None:
