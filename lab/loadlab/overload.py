@@ -50,6 +50,8 @@ SPIKE_NICE = 10
 #: After the spike ends, probe requests this much later must all be served (spike users finish their last call).
 DRAIN_SECONDS = 1.0
 PROBE_INTERVAL = 0.05
+#: Probe threads, each sending one request at a time: enough 503s for a p99, too few to add load.
+PROBE_THREADS = 3
 PROBE_TIMEOUT = 30.0
 
 
@@ -64,20 +66,24 @@ class Sample:
 class ShedProbe:
     """A steady trickle of requests the API may shed: a login (bcrypt queue) and an uncached page (DB pool)."""
 
-    def __init__(self, base_url: str, accounts: int) -> None:
+    def __init__(self, base_url: str, accounts: int, threads: int = PROBE_THREADS) -> None:
         self.base_url = base_url
         self.accounts = max(1, accounts)
-        self.samples: list[Sample] = []
+        self.samples: list[Sample] = []  # appended from every thread (list.append is atomic)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shed-probe", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), name=f"shed-probe-{i}", daemon=True) for i in range(threads)
+        ]
 
     def start(self) -> ShedProbe:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(PROBE_TIMEOUT + 5)
+        for thread in self._threads:
+            thread.join(PROBE_TIMEOUT + 5)
 
     def _send(self, client: httpx.Client, i: int) -> tuple[str, int]:
         if i % 2:
@@ -87,9 +93,9 @@ class ShedProbe:
         form = {"username": f"user{n}", "password": f"pass{n}"}
         return "POST /auth/login", client.post("/auth/login", data=form).status_code
 
-    def _run(self) -> None:
+    def _run(self, offset: int) -> None:
         with httpx.Client(base_url=self.base_url, timeout=PROBE_TIMEOUT) as client:
-            i = 0
+            i = offset
             while not self._stop.is_set():
                 at, started = time.time(), time.perf_counter()
                 try:
@@ -133,6 +139,22 @@ def write_samples(samples: list[Sample], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["at", "request", "status", "ms"])
         writer.writerows([f"{s.at:.3f}", s.name, s.status, f"{s.ms:.1f}"] for s in samples)
+
+
+def users_gone_at(history: Path) -> float | None:
+    """When the spike's users were gone: the second after the last `_stats_history.csv` row that had any.
+
+    The master lives on for a few seconds after its run (the exporter lingers, reports are written), so its
+    exit is not when the load ended.
+    """
+    if not history.exists():
+        return None
+    last = None
+    with history.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("Name") == "Aggregated" and int(row.get("User Count") or 0) > 0:
+                last = float(row["Timestamp"])
+    return last + 1.0 if last is not None else None
 
 
 def failure_kinds(path: Path) -> tuple[int, dict[str, int]]:
@@ -202,6 +224,7 @@ class Spike:
         extra = outcome.extra
         if self.run is None:
             return
+        self.ended_at = users_gone_at(self.run.outdir / "locust_stats_history.csv") or self.ended_at
         outcome.window.recovered_at = self.ended_at or outcome.window.recovered_at
         rows = read_stats(self.run.files["csv_stats"])
         shed, other = failure_kinds(self.run.outdir / "locust_failures.csv")

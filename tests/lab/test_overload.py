@@ -58,6 +58,16 @@ def test_failure_kinds_separate_503s_from_everything_else(tmp_path: Path) -> Non
     assert overload.failure_kinds(tmp_path / "missing.csv") == (0, {})
 
 
+def test_the_spike_ends_when_its_users_are_gone_not_when_its_master_exits(tmp_path: Path) -> None:
+    history = tmp_path / "locust_stats_history.csv"
+    rows = [(100, 0), (101, 500), (130, 3250), (135, 3250), (136, 0), (139, 0)]
+    history.write_text(
+        "Timestamp,User Count,Type,Name,Requests/s\n" + "".join(f"{t},{n},,Aggregated,1.0\n" for t, n in rows)
+    )
+    assert overload.users_gone_at(history) == 136.0
+    assert overload.users_gone_at(tmp_path / "missing.csv") is None
+
+
 def outcome(**extra: float) -> Any:
     return SimpleNamespace(extra=extra)
 
