@@ -223,6 +223,8 @@ class PgBouncer(Service):
             f"stats_users = {DB_USER}",
             "ignore_startup_parameters = extra_float_digits",
             "server_reset_query =",
+            # After a Postgres restart PgBouncer refuses logins for this long (default 15 s): the API's 503 window.
+            "server_login_retry = 1",
             "log_connections = 0",
             "log_disconnections = 0",
         ]

@@ -40,9 +40,25 @@ async def database_unavailable(request: Request, error: Exception) -> Response:
     return _board_error(request, DatabaseUnavailable())
 
 
+#: SQLSTATE classes that mean "the database is not reachable right now": connection exceptions (08) and operator
+#: intervention (57P: shutdown, cannot connect now), e.g. PgBouncer's "server_login_retry" after a Postgres restart.
+UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+async def database_error(request: Request, error: Exception) -> Response:
+    """A driver error: 503 when it says the database is unreachable, else the 500 it is (a bug to fix)."""
+    assert isinstance(error, sa_exc.DBAPIError)
+    sqlstate = str(getattr(error.orig, "sqlstate", "") or getattr(error.orig, "pgcode", "") or "")
+    if error.connection_invalidated or sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+        return await database_unavailable(request, error)
+    log.error("database error", exc_info=error)
+    return json_response({"detail": "internal error"}, 500)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(BoardError, board_error)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.InterfaceError, database_unavailable)
     app.add_exception_handler(sa_exc.OperationalError, database_unavailable)
     app.add_exception_handler(ConnectionError, database_unavailable)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)

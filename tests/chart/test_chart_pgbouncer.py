@@ -91,6 +91,34 @@ def _psql(port: int, db: str, sql: str) -> str:
     return result.stdout.strip()
 
 
+def _settings(ini: str) -> dict[str, str]:
+    """The [pgbouncer] section as key -> value (comments and other sections left out)."""
+    section, out = "", {}
+    for line in ini.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[pgbouncer]" and "=" in line and not line.startswith(";"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+#: Where a pod and the lab must differ: addresses, files, sizes the values choose.
+PLACE_DEPENDENT = {"listen_addr", "listen_port", "auth_file", "default_pool_size", "max_client_conn"}
+
+
+def test_lab_and_chart_run_pgbouncer_with_the_same_settings(chart_objects, tmp_workdir: Path):
+    """One behaviour in both places: transaction mode, auth, login retry, stats user... (not a copy left behind)."""
+    from loadlab.services import PgBouncer
+
+    chart = _settings(get(chart_objects, "ConfigMap", "loadlab-pgbouncer")["data"]["pgbouncer.ini"])
+    lab = _settings(PgBouncer(tmp_workdir, Postgres(tmp_workdir)).config())
+    assert {k: v for k, v in chart.items() if k not in PLACE_DEPENDENT} == {
+        k: v for k, v in lab.items() if k not in PLACE_DEPENDENT
+    }
+
+
 def test_rendered_pgbouncer_runs_in_transaction_mode(bouncer):
     assert "pool_mode = transaction" in bouncer.ini and "auth_type = scram-sha-256" in bouncer.ini
     assert _psql(bouncer.port, "board", "SELECT 40 + 2") == "42"
