@@ -35,6 +35,9 @@ SLO_FILE = Path(__file__).parent / "bench_files" / "slo.yaml"
 #: The seed scenario waits uniform(1, 3) s between tasks: a user offers 0.5 requests/s to an instant server.
 SEED_MEAN_WAIT = 2.0
 PROBE_INTERVAL = 0.1
+#: The login-storm scenario waits uniform(0.5, 1.5) s; the storm offers this many times the bcrypt limit.
+STORM_MEAN_WAIT = 1.0
+STORM_OVERSUPPLY = 1.5
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class BenchPlan:
     knee_step_seconds: int = 10
     knee_max_users: int = 800
     storm_users: int = 60
+    storm_sized_by_limit: bool = True  # offer STORM_OVERSUPPLY x the measured bcrypt limit (at least storm_users)
     storm_seconds: int = 30
     workers: int = 2
     accounts: int = 100
@@ -58,7 +62,7 @@ class BenchPlan:
     def smoke(cls) -> BenchPlan:
         return cls(bcrypt_seconds=0.5, ceiling_users=5, ceiling_seconds=5, seed_users=10, seed_spawn=10,
                    seed_seconds=6, knee_step_users=5, knee_step_seconds=4, knee_max_users=10, storm_users=4,
-                   storm_seconds=6, workers=1, accounts=5)  # fmt: skip
+                   storm_sized_by_limit=False, storm_seconds=6, workers=1, accounts=5)  # fmt: skip
 
 
 @dataclass
@@ -213,12 +217,16 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
         if probe_box:
             probe_box[0].stop()
 
-    storm = lab(tuned, "login-storm", users=plan.storm_users, spawn_rate=plan.storm_users,
+    limit = results.bcrypt[tuned.env.get("BOARD_BCRYPT_ROUNDS", "12")]
+    # Offer half again the bcrypt limit: each storm user logs in about once a second (wait 0.5-1.5 s).
+    storm_users = plan.storm_users
+    if plan.storm_sized_by_limit:
+        storm_users = max(storm_users, int(limit * STORM_OVERSUPPLY * STORM_MEAN_WAIT))
+    storm = lab(tuned, "login-storm", users=storm_users, spawn_rate=storm_users,
                 duration=plan.storm_seconds, scenario="login-storm", during=start_probe, after=stop_probe)  # fmt: skip
     if probe_box:
         probe_box[0].stop()
     logins = next((r for r in storm.rows if r.name == "/auth/login"), None)
-    limit = results.bcrypt[tuned.env.get("BOARD_BCRYPT_ROUNDS", "12")]
     login_rps = logins.requests / max(1e-9, storm.ended_at - storm.started_at) if logins else 0.0
     results.storm = {
         "logins_per_s": login_rps,
@@ -226,6 +234,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
         "others_p99_ms": probe_box[0].p99() if probe_box else None,
         "others_requests": len(probe_box[0].latencies_ms) if probe_box else 0,
         "login_failures": logins.failures if logins else 0,
+        "users": storm_users,
     }
     write(out, results)
     return results
