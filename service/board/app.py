@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from board import __version__, handlers
 from board.config import Settings
-from board.middleware import BodyLimitMiddleware, InFlightLimitMiddleware, MetricsMiddleware
+from board.middleware import BodyLimitMiddleware, FirstPageFastPath, InFlightLimitMiddleware, MetricsMiddleware
 from board.routes import auth, health, posts
 from board.state import Board
 
@@ -34,6 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     # Added last = outermost: metrics also see the 413s the body limit and the 503s the in-flight limit send;
     # the in-flight limit refuses before the body is read.
+    list_route = next(r for r in posts.router.routes if getattr(r, "path", "") == "/posts/" and "GET" in r.methods)
+    app.add_middleware(
+        FirstPageFastPath, cache=board.cache, route=list_route, page_limit=settings.page_default_limit
+    )  # innermost: behind the in-flight limit and the metrics, like the route it stands in for
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         InFlightLimitMiddleware,

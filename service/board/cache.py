@@ -124,6 +124,20 @@ class PostPageCache:
         # shield: one cancelled (disconnected) reader must not cancel the refill the others await.
         return await asyncio.shield(task)
 
+    async def peek_first_page(self) -> CachedPage | None:
+        """The first page on a plain hit (counted), else None and nothing counted: the caller falls back to
+        `first_page`, which counts and refills. Serves `FirstPageFastPath`, which skips routing on a hit."""
+        if self._redis is None or self._needs_bump or not self._available():
+            return None
+        try:
+            version, page = await self._redis.mget(VERSION_KEY, PAGE_KEY)
+        except REDIS_ERRORS:
+            return None  # first_page sees the error too, counts it and trips the breaker
+        cached = CachedPage.decode(page, version or b"0") if page is not None else None
+        if cached is not None:
+            self._metrics.cache_lookups.labels("hit").inc()
+        return cached
+
     async def _refill(self, version: bytes, load: Loader) -> CachedPage:
         page = await load()
         try:

@@ -15,3 +15,8 @@ def json_response(data: Any, status_code: int = 200, headers: Mapping[str, str] 
 
 def raw_json_response(body: bytes, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")
+
+
+def next_page_link(limit: int, next_before: int | None) -> str | None:
+    """The `Link` header naming the next page; relative, so a cached page carries it whatever host was used."""
+    return f'</posts/?limit={limit}&before={next_before}>; rel="next"' if next_before else None

@@ -137,3 +137,50 @@ async def test_in_flight_limit_zero_admits_everything() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         responses = await asyncio.gather(*(client.get(f"/items/{n}") for n in range(20)))
     assert {r.status_code for r in responses} == {200}
+
+
+class FakePageCache:
+    def __init__(self, page: object) -> None:
+        self.page = page
+        self.peeks = 0
+
+    async def peek_first_page(self) -> object:
+        self.peeks += 1
+        return self.page
+
+
+def fast_path_app(page: object) -> tuple[Starlette, FakePageCache, list[str]]:
+    from board.middleware import FirstPageFastPath
+
+    seen: list[str] = []
+
+    async def route(request: Request) -> PlainTextResponse:
+        seen.append(str(request.url))
+        return PlainTextResponse("from the route")
+
+    inner = Starlette(routes=[Route("/posts/", route)])
+    cache = FakePageCache(page)
+    list_route = inner.routes[0]
+    app = FirstPageFastPath(inner, cache, list_route, page_limit=20)  # type: ignore[arg-type]
+    return app, cache, seen  # type: ignore[return-value]
+
+
+async def test_fast_path_serves_a_cached_first_page_without_the_route() -> None:
+    from board.cache import CachedPage
+
+    app, cache, seen = fast_path_app(CachedPage(b'[{"id": 9}]', 8))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/posts/")
+    assert response.status_code == 200 and response.content == b'[{"id": 9}]'
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["link"] == '</posts/?limit=20&before=8>; rel="next"'
+    assert seen == [] and cache.peeks == 1
+
+
+async def test_fast_path_leaves_misses_and_queries_to_the_route() -> None:
+    app, cache, seen = fast_path_app(None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        miss = await client.get("/posts/")
+        query = await client.get("/posts/?limit=5")
+    assert miss.text == "from the route" and query.text == "from the route"
+    assert cache.peeks == 1  # a query string never touches the cache

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from board import repository
 from board.cache import CachedPage
 from board.deps import BoardDep, CurrentUserId, SessionDep
-from board.responses import json_response, raw_json_response
+from board.responses import json_response, next_page_link, raw_json_response
 from board.schemas import MAX_ID, CommentIn, PostIn
 from board.state import Board
 
@@ -44,8 +44,8 @@ def _page_limit(board: Board, limit: int | None) -> int:
 
 
 def _next_link(limit: int, next_before: int | None) -> dict[str, str] | None:
-    # Relative, so the cached first page carries it whatever host the client used.
-    return {"Link": f'</posts/?limit={limit}&before={next_before}>; rel="next"'} if next_before else None
+    link = next_page_link(limit, next_before)
+    return {"Link": link} if link else None
 
 
 async def _load_page(board: Board, limit: int, before: int | None) -> CachedPage:
