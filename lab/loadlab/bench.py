@@ -49,9 +49,10 @@ class BenchPlan:
     seed_users: int = 1000
     seed_spawn: float = 50.0
     seed_seconds: int = 60
-    knee_step_users: int = 25
+    #: Capacity-finder steps per preset (users per step, max users): the baseline breaks within tens of users,
+    #: the tuned preset holds hundreds, and both are judged by one SLO. Presets not named use the default.
+    knee_steps: tuple[tuple[str, int, int], ...] = (("seed-baseline", 5, 100), ("*", 50, 1500))
     knee_step_seconds: int = 10
-    knee_max_users: int = 800
     storm_users: int = 60
     storm_sized_by_limit: bool = True  # offer STORM_OVERSUPPLY x the measured bcrypt limit (at least storm_users)
     storm_seconds: int = 30
@@ -61,7 +62,7 @@ class BenchPlan:
     @classmethod
     def smoke(cls) -> BenchPlan:
         return cls(bcrypt_seconds=0.5, ceiling_users=5, ceiling_seconds=5, seed_users=10, seed_spawn=10,
-                   seed_seconds=6, knee_step_users=5, knee_step_seconds=4, knee_max_users=10, storm_users=4,
+                   seed_seconds=6, knee_steps=(("*", 5, 10),), knee_step_seconds=4, storm_users=4,
                    storm_sized_by_limit=False, storm_seconds=6, workers=1, accounts=5)  # fmt: skip
 
 
@@ -103,6 +104,11 @@ def bcrypt_limit(rounds: int, seconds: float, threads: int | None = None) -> flo
 def total_rps(report: Report) -> float:
     window = max(1e-9, report.ended_at - report.started_at)
     return sum(r.requests for r in report.rows) / window if report.rows else 0.0
+
+
+def knee_steps(plan: BenchPlan, preset: str) -> tuple[int, int]:
+    steps = dict((name, (step, top)) for name, step, top in plan.knee_steps)
+    return steps.get(preset, steps["*"])
 
 
 # -- 4. the probe that measures other requests during a login storm --------------------------------------------
@@ -196,14 +202,16 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
         }
 
     for name, preset in chosen.items():
-        steps = max(1, plan.knee_max_users // plan.knee_step_users)
-        report = lab(preset, f"knee-{name}", users=plan.knee_max_users, spawn_rate=max(plan.knee_step_users, 1),
+        step_users, max_users = knee_steps(plan, name)
+        steps = max(1, max_users // step_users)
+        report = lab(preset, f"knee-{name}", users=max_users, spawn_rate=max(step_users, 1),
                      duration=steps * plan.knee_step_seconds + 5, scenario="seed", shape="capacity",
-                     step_users=plan.knee_step_users, step_interval=plan.knee_step_seconds,
+                     step_users=step_users, step_interval=plan.knee_step_seconds,
                      thresholds=SLO_FILE)  # fmt: skip
         capacity = report.verdict.get("capacity", {})
         knee = capacity.get("knee") or {}
-        results.knee[name] = {"users": knee.get("users", 0), "rps": knee.get("rps", 0.0),
+        results.knee[name] = {"users": knee.get("users", 0), "rps": knee.get("rps", 0.0), "step_users": step_users,
+                              "max_users": max_users,
                               "stopped_because": capacity.get("stopped_because", "")}  # fmt: skip
 
     probe_box: list[Probe] = []
@@ -258,7 +266,8 @@ def figure_rows(r: Results) -> list[list[str]]:
         rows.append([f"seed test {name}: failures", str(s["failures"]), ""])
     knees = list(r.knee.items())
     for name, k in knees:
-        rows.append([f"capacity knee {name} (users @ rps)", f"{k['users']} @ {k['rps']:.0f}", ""])
+        rows.append([f"capacity knee {name} (users @ rps; steps of {k['step_users']} to {k['max_users']})",
+                     f"{k['users']} @ {k['rps']:.0f}", ""])  # fmt: skip
     if len(knees) == 2:
         rows.append(["knee ratio (last / first preset, users)", "", ratio(knees[1][1]["users"], knees[0][1]["users"])])
     s = r.storm
