@@ -269,7 +269,12 @@ def figure_rows(r: Results) -> list[list[str]]:
         rows.append([f"capacity knee {name} (users @ rps; steps of {k['step_users']} to {k['max_users']})",
                      f"{k['users']} @ {k['rps']:.0f}", ""])  # fmt: skip
     if len(knees) == 2:
-        rows.append(["knee ratio (last / first preset, users)", "", ratio(knees[1][1]["users"], knees[0][1]["users"])])
+        (_, low), (_, high) = knees
+        shown = ratio(high["users"], low["users"])
+        if not low["users"] and high["users"]:
+            # The first preset held no step: its knee is below one step, so the ratio is at least this.
+            shown = f"> {high['users'] / low['step_users']:.0f}x"
+        rows.append(["knee ratio (last / first preset, users)", "", shown])
     s = r.storm
     if s:
         rows.append(["login storm: logins/s", f"{s['logins_per_s']:.1f}",
