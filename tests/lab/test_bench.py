@@ -54,7 +54,9 @@ def test_bcrypt_limit_counts_verifies() -> None:
 
 def test_knee_ratio_is_a_lower_bound_when_the_baseline_held_no_step() -> None:
     results = bench.Results(plan={}, machine={})
-    results.knee = {"seed-baseline": {"users": 0, "rps": 0.0, "step_users": 5, "max_users": 100, "stopped_because": ""},
-                    "tuned": {"users": 900, "rps": 538.0, "step_users": 50, "max_users": 1500, "stopped_because": ""}}  # fmt: skip
+    results.knee = {
+        "seed-baseline": {"users": 0, "rps": 0.0, "step_users": 5, "max_users": 100, "stopped_because": ""},
+        "tuned": {"users": 900, "rps": 538.0, "step_users": 50, "max_users": 1500, "stopped_because": ""},
+    }
     row = next(r for r in bench.figure_rows(results) if r[0].startswith("knee ratio"))
     assert row[2] == "> 180x"
