@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +41,31 @@ def server_rows(reports: dict[str, Report]) -> list[list[str]]:
     """The causes, per preset: what the API's own metrics said over each run (see `report.SERVER_FIGURES`)."""
     head = ["Preset", *SERVER_FIGURES]
     return [head] + [[name, *(fmt_figure(r.server.get(k)) for k in SERVER_FIGURES)] for name, r in reports.items()]
+
+
+def short_reason(error: str) -> str:
+    """`CatchResponseError('expected 200, got 503: {"detail":"server busy"}')` -> `503 server busy`."""
+    match = re.search(r"got (\d+)(?::.*?detail\W+([^\"'\\]+))?", error)
+    if not match:
+        return error[:100]
+    return " ".join(part for part in match.groups() if part) if match.group(1) != "0" else "0 (no response)"
+
+
+def failure_rows(reports: dict[str, Report]) -> list[list[str]]:
+    """Why requests failed, per preset, from Locust's failures CSV (the client's side of the causes)."""
+    from loadlab.drills import read_failures
+
+    rows = [["Preset", "Failures", "Reason (as the client saw it)"]]
+    for name, report in reports.items():
+        reasons: dict[str, int] = {}
+        for key, count in read_failures(report.outdir / "locust_failures.csv").items():
+            reason = short_reason(key.split(": ", 1)[-1])
+            reasons[reason] = reasons.get(reason, 0) + count
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:4]:
+            rows.append([name, str(count), reason[:100]])
+        if not reasons:
+            rows.append([name, "0", "-"])
+    return rows
 
 
 def fmt_figure(value: float | None) -> str:
@@ -88,6 +114,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cells = compare_rows(reports)
     draw_side_by_side(reports, out / "compare.png")
     server = server_rows(reports)
+    failures = failure_rows(reports)
     md = [
         "# Preset comparison",
         "",
@@ -108,5 +135,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(text_table(cells))
     print()
     print(text_table(server))
+    print()
+    print(text_table(failures))
     print(f"comparison: {out / 'compare.md'}")
     return 130 if any(r.interrupted for r in reports.values()) else 0
