@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -17,6 +18,27 @@ from .conftest import HTTP_TIMEOUT
 from .helpers import login, metric, scrape
 
 pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def only_connection_held(client: httpx.AsyncClient, postgres: Postgres) -> AsyncIterator[asyncio.Task]:
+    """A lock from outside the API stalls a `GET /posts/` that then holds the pool's only connection; the lock
+    (and so the connection) is released when the block ends. Yields that request's task."""
+    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    lock = locker.transaction()
+    await lock.start()
+    try:
+        await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+        holder = asyncio.create_task(client.get("/posts/?limit=5"))  # a query string: never the cache's fast path
+        deadline = time.monotonic() + 10
+        while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
+            assert time.monotonic() < deadline, "the first request never took the connection"
+            await asyncio.sleep(0.05)
+        yield holder
+    finally:
+        await lock.rollback()
+        await locker.close()
+
 
 POOL_TIMEOUT = 0.5
 # Behaviour, not performance: the 503 must come from the pool timeout, not from a 30 s hang.
@@ -33,24 +55,11 @@ async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
         BOARD_DB_POOL_TIMEOUT=str(POOL_TIMEOUT),
         BOARD_RETRY_AFTER_SECONDS="3",
     )
-    # A lock from outside the API stalls its first query, which then holds the pool's only connection.
-    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
-    lock = locker.transaction()
-    await lock.start()
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
-        try:
-            await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-            holder = asyncio.create_task(client.get("/posts/"))
-            deadline = time.monotonic() + 10
-            while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
-                assert time.monotonic() < deadline, "the first request never took the connection"
-                await asyncio.sleep(0.05)
+        async with only_connection_held(client, postgres) as holder:
             start = time.monotonic()
             rejected = await client.get("/posts/1")
             elapsed = time.monotonic() - start
-        finally:
-            await lock.rollback()
-            await locker.close()
         assert rejected.status_code == 503, rejected.text
         assert rejected.headers["retry-after"] == "3" and rejected.json()["detail"]
         assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + SLACK
@@ -77,17 +86,8 @@ async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_serve
         BOARD_DB_POOL_QUEUE_LIMIT="1",
         BOARD_RETRY_AFTER_SECONDS="2",
     )
-    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
-    lock = locker.transaction()
-    await lock.start()
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
-        try:
-            await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-            holder = asyncio.create_task(client.get("/posts/"))  # stalls on the lock, holding the one connection
-            deadline = time.monotonic() + 10
-            while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
-                assert time.monotonic() < deadline, "the first request never took the connection"
-                await asyncio.sleep(0.05)
+        async with only_connection_held(client, postgres) as holder:
             start = time.monotonic()
             others = [asyncio.create_task(client.get("/posts/1")) for _ in range(REFUSED + 1)]
             refused: set[asyncio.Task[httpx.Response]] = set()
@@ -98,9 +98,6 @@ async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_serve
                 refused |= done
             # One waits in the queue (limit 1) while the lock holds; every other one was answered meanwhile.
             assert len(refused) == REFUSED and not holder.done(), [t.result().status_code for t in refused]
-        finally:
-            await lock.rollback()
-            await locker.close()
         for task in refused:
             response = task.result()
             assert response.status_code == 503, response.text
