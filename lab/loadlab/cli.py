@@ -84,25 +84,25 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_preset_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE",
+                        help=f"values file of the chart: one of {', '.join(presets.available())} or a path "
+                        "(default tuned; env LOADLAB_PRESET)")  # fmt: skip
+
+
+def add_root_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR",
+                        help="where run folders go (default ./.lab; env LOADLAB_ROOT)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loadlab", description="The board-loadlab local lab.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the stack, run a distributed test, write the report, stop everything")
     stack = run.add_argument_group("stack")
-    stack.add_argument(
-        "--preset",
-        default=_env("PRESET", "tuned"),
-        metavar="NAME|FILE",
-        help=f"values file of the chart: one of {', '.join(presets.available())} or a path",
-    )
-    stack.add_argument(
-        "--root",
-        type=Path,
-        default=DEFAULT_ROOT,
-        metavar="DIR",
-        help="where run folders go (default ./.lab; env LOADLAB_ROOT)",
-    )
+    add_preset_option(stack)
+    add_root_option(stack)
     stack.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: time + preset)")
     stack.add_argument(
         "--keep", action="store_true", help="leave the stack running afterwards (stop it with `loadlab down RUN_DIR`)"
@@ -114,11 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="run several presets under the same load, one table and chart")
     compare.add_argument("presets", nargs="+", metavar="PRESET")
-    compare.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    add_root_option(compare)
     add_load_options(compare)
 
     bench = sub.add_parser("bench", help="ceilings and presets side by side: figures and ratios (~15 min)")
-    bench.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    add_root_option(bench)
     bench.add_argument("--smoke", action="store_true", help="every part in seconds: proves each figure appears")
     bench.add_argument(
         "--presets",
@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     drill = sub.add_parser("drill", help="inject a fault into a live run and report how the system held")
     drill.add_argument("name", metavar="NAME", help="a drill name or `all` (see `loadlab drill list`)")
-    drill.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE", help="preset (default tuned)")
-    drill.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="where run folders go")
+    add_preset_option(drill)
+    add_root_option(drill)
     drill.add_argument(
         "--knee",
         type=int,
