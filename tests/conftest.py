@@ -44,6 +44,7 @@ def pgbouncer(tmp_workdir: Path, postgres: Postgres) -> Iterator[PgBouncer]:
     bouncer = PgBouncer(tmp_workdir, postgres, pool_size=20).start()
     yield bouncer
     bouncer.stop()
+    bouncer.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,8 @@ class Service:
         self.workdir = workdir
         self.port = port or free_port()
         self.process: Process | None = None
+        #: The service's own folder when it has one; may live outside `workdir` (see `service_dir`).
+        self.home: Path | None = None
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -99,6 +101,11 @@ class Service:
     def start(self) -> Service:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
+    def cleanup(self) -> None:
+        """Remove the service's folder when it lives outside the work folder (nothing else would)."""
+        if self.home is not None and not self.home.is_relative_to(self.workdir):
+            shutil.rmtree(self.home, ignore_errors=True)
+
 
 class Postgres(Service):
     """A fresh cluster (initdb) with a `board` role and database; password auth on 127.0.0.1 only."""
@@ -111,7 +118,6 @@ class Postgres(Service):
         self.password = secrets.token_hex(12)
         self.superuser_password = secrets.token_hex(12)
         self.settings = {"max_connections": "300", **(settings or {})}
-        self.home: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -173,11 +179,6 @@ class Postgres(Service):
             raise ServiceError(f"psql failed on {sql!r}: {result.stderr.strip()}")
         return result.stdout.strip()
 
-    def cleanup(self) -> None:
-        """Remove the cluster's files (when they live outside the work folder)."""
-        if self.home is not None and not self.home.is_relative_to(self.workdir):
-            shutil.rmtree(self.home, ignore_errors=True)
-
 
 class PgBouncer(Service):
     """PgBouncer in transaction mode in front of `postgres`, with a stats user so an exporter can read it."""
@@ -194,7 +195,6 @@ class PgBouncer(Service):
         self.pool_size = pool_size
         self.max_client_conn = max_client_conn
         self.settings = dict(settings or {})
-        self.home: Path | None = None
 
     @property
     def url(self) -> str:

@@ -107,10 +107,9 @@ class Stack:
             service = self.services.pop()
             try:
                 service.stop()
+                service.cleanup()
             except Exception as exc:  # noqa: BLE001 - keep stopping the rest
                 print(f"loadlab: stopping {service.name} failed: {exc}")
-        if self.postgres is not None:
-            self.postgres.cleanup()
         self._save_state()
 
     def keep(self) -> None:

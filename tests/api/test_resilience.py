@@ -31,6 +31,7 @@ def own_pgbouncer(tmp_workdir: Path, postgres: Postgres) -> Iterator[PgBouncer]:
     bouncer = OwnPgBouncer(tmp_workdir, postgres, pool_size=5).start()
     yield bouncer
     bouncer.stop()
+    bouncer.cleanup()
 
 
 async def test_database_outage_gives_503_and_recovers(start_api: Callable[..., Api], own_pgbouncer: PgBouncer) -> None:
