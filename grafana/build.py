@@ -333,6 +333,15 @@ API_DASH = Dashboard(
                     "growth means requests arrive faster than they finish.",
                     [t(f"sum(board_http_requests_in_flight{API})", "in flight")],
                 ),
+                Panel(
+                    "Event loop stopped by garbage collection",
+                    "percentunit",
+                    "What share of the time is the event loop frozen by CPython's garbage collector, by generation? "
+                    "Every request in flight waits for a collection. Healthy: well under 1 %; full (generation 2) "
+                    "collections of a big heap show up as latency p99 spikes at the same moments.",
+                    [t(f"sum by (generation) (rate(board_gc_pause_seconds_sum{API}[{RI}]))", "gen {{generation}}")],
+                    thresholds=[(None, "green"), (0.01, "yellow"), (0.05, "red")],
+                ),
             ],
         ),
         Row(

@@ -17,9 +17,11 @@ from board import __version__
 
 # The seed's clients waited the full 30 s pool timeout; DEFAULT_BUCKETS stop at 10 s and would hide that.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)
+# A collection stops the event loop: from a fraction of a millisecond (young objects) to the whole heap.
+GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 CACHE_RESULTS = ("hit", "miss", "error", "bypass")
 EXECUTOR_TASKS = ("hash", "verify")
-OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "executor_full", "in_flight_full")
+OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "pool_queue_standing", "executor_full", "in_flight_full")
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -54,6 +56,10 @@ class Metrics:
         self.executor_rejections = Counter(
             "board_executor_rejections", "bcrypt tasks refused because the queue was full", registry=r
         )
+        self.gc_pause = Histogram(
+            "board_gc_pause_seconds", "Garbage collections (each stops the event loop) by generation",
+            ["generation"], buckets=GC_BUCKETS, registry=r,
+        )  # fmt: skip
         self.cache_lookups = Counter("board_cache_lookups", "Post-list cache lookups by result", ["result"], registry=r)
         self.overload = Counter(
             "board_overload_rejections", "503 responses sent because of overload, by reason", ["reason"], registry=r

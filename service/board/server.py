@@ -7,6 +7,7 @@ from prometheus_client import disable_created_metrics
 
 from board.app import create_app
 from board.config import Settings
+from board.gcpause import freeze_startup_heap
 
 # SIGTERM stops accepting, then in-flight requests get this long to finish (Kubernetes allows 30 s).
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -30,4 +31,5 @@ def serve(settings: Settings, host: str, port: int) -> None:
         backlog=BACKLOG,
         lifespan="on",
     )
+    freeze_startup_heap()
     uvicorn.Server(config).run()

@@ -11,6 +11,7 @@ from board.cache import PostPageCache
 from board.config import Settings
 from board.db import create_engine, create_session_factory
 from board.executor import BoundedExecutor
+from board.gcpause import GcPauseObserver
 from board.metrics import Metrics
 from board.security import password_context
 
@@ -26,6 +27,10 @@ class Board:
     cache: PostPageCache
     # Verified against for unknown usernames, so a miss costs as much as a wrong password.
     dummy_hash: str = field(default="")
+    gc_observer: GcPauseObserver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gc_observer = GcPauseObserver(self.metrics.gc_pause)
 
     @classmethod
     def build(cls, settings: Settings) -> Board:
@@ -63,8 +68,10 @@ class Board:
 
     async def startup(self) -> None:
         self.dummy_hash = await self.executor.run("hash", self.passwords.hash, "board-dummy-password")
+        self.gc_observer.install()
 
     async def shutdown(self) -> None:
+        self.gc_observer.remove()
         await self.cache.close()
         await self.engine.dispose()
         self.executor.shutdown()

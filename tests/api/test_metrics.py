@@ -29,6 +29,7 @@ CONTRACT_METRICS = [
     "board_executor_wait_seconds",
     "board_executor_task_duration_seconds",
     "board_executor_rejections_total",
+    "board_gc_pause_seconds",
     "board_cache_lookups_total",
     "board_overload_rejections_total",
     "board_info",
@@ -66,3 +67,8 @@ async def test_every_contract_metric_is_exported_with_sane_values(live_client: h
     for result in ("hit", "miss", "error", "bypass"):
         assert metric(text, "board_cache_lookups_total", f'result="{result}"') >= 0
     assert 'le="60.0"' in text  # buckets reach the seed's 30 s waits and beyond
+    # Serving requests allocates: the young generation has been collected, each time observed once.
+    assert metric(text, "board_gc_pause_seconds_count", 'generation="0"') >= 1
+    for generation in ("0", "1", "2"):
+        count = metric(text, "board_gc_pause_seconds_count", f'generation="{generation}"')
+        assert metric(text, "board_gc_pause_seconds_bucket", f'generation="{generation}",le="+Inf"') == count
