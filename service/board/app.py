@@ -9,7 +9,13 @@ from fastapi import FastAPI
 
 from board import __version__, handlers
 from board.config import Settings
-from board.middleware import BodyLimitMiddleware, FirstPageFastPath, InFlightLimitMiddleware, MetricsMiddleware
+from board.middleware import (
+    BodyLimitMiddleware,
+    FirstPageFastPath,
+    HashingShedMiddleware,
+    InFlightLimitMiddleware,
+    MetricsMiddleware,
+)
 from board.routes import auth, health, posts
 from board.state import Board
 
@@ -39,13 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         FirstPageFastPath, cache=board.cache, route=list_route, page_limit=settings.page_default_limit
     )  # innermost: behind the in-flight limit and the metrics, like the route it stands in for
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        InFlightLimitMiddleware,
-        limit=settings.max_requests_in_flight,
-        metrics=board.metrics,
-        retry_after=settings.retry_after_seconds,
-        # The routers' own routes (full paths, no prefix added on include): the app's are wrapped per include.
-        routes=[route for router in routers for route in router.routes],
-    )
+    # The routers' own routes (full paths, no prefix added on include): the app's are wrapped per include.
+    routes = [route for router in routers for route in router.routes]
+    shed = {"metrics": board.metrics, "retry_after": settings.retry_after_seconds, "routes": routes}
+    app.add_middleware(HashingShedMiddleware, executor=board.executor, paths=auth.HASHING_PATHS, **shed)
+    app.add_middleware(InFlightLimitMiddleware, limit=settings.max_requests_in_flight, **shed)
     app.add_middleware(MetricsMiddleware, metrics=board.metrics)
     return app

@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from board.config import Settings
-from board.errors import PoolQueueFull
+from board.errors import PoolQueueFull, PoolQueueStanding
 from board.metrics import GaugeCollector, Metrics
+
+#: CoDel's target as a share of its interval (its authors' 5 ms of 100 ms).
+STANDING_TARGET_SHARE = 0.05
 
 
 class TimedQueuePool(AsyncAdaptedQueuePool):
@@ -23,22 +26,44 @@ class TimedQueuePool(AsyncAdaptedQueuePool):
     `connect()` measures exactly what a request waits for. The bound is checked before waiting: without
     it every excess request sits out the whole pool timeout before its 503, holding its client (and
     its socket) that long. `recreate()` keeps the subclass. Counters are touched on the loop thread only.
+
+    A length bound alone still lets a full queue wait the whole timeout when the connections are slow to
+    come back (an overloaded event loop holds each one longer). So, as CoDel does, a queue in which no
+    checkout has waited less than a target (5 % of the interval) for `standing_after` seconds, and that has
+    not emptied meanwhile, is a standing queue, not a burst: a checkout that would join it is refused at
+    once, and the queue drains to let the next burst wait again. A queue that keeps moving fast (a few
+    requests waiting a few ms each) is not refused, however long it lasts.
     """
 
     metrics: Metrics | None = None
     #: Checkouts allowed to wait while the pool is exhausted; -1 = no bound (wait up to the pool timeout).
     queue_limit: int = -1
+    #: Seconds without a short wait after which new waiters are refused (CoDel's interval); 0 = off.
+    standing_after: float = 0.0
     waiting: int = 0
+    _moving_at: float = 0.0  # the last moment the queue was empty or a checkout waited under the target
+
+    @property
+    def standing_target(self) -> float:
+        """A wait this short means the queue is moving (CoDel's target: 5 % of its interval)."""
+        return self.standing_after * STANDING_TARGET_SHARE
 
     def exhausted(self) -> bool:
         """Every connection the pool may open is checked out (SQLAlchemy's max_overflow -1 never exhausts)."""
         return self._max_overflow >= 0 and self.checkedout() >= self.size() + self._max_overflow
 
+    def standing_queue(self, now: float) -> bool:
+        return self.standing_after > 0 and self.waiting > 0 and now - self._moving_at > self.standing_after
+
     def connect(self) -> Any:
+        start = time.perf_counter()
+        if not self.waiting:
+            self._moving_at = start
         must_wait = self.exhausted()
         if must_wait and 0 <= self.queue_limit <= self.waiting:
             raise PoolQueueFull()
-        start = time.perf_counter()
+        if must_wait and self.standing_queue(start):
+            raise PoolQueueStanding()
         self.waiting += must_wait
         try:
             return super().connect()
@@ -48,8 +73,11 @@ class TimedQueuePool(AsyncAdaptedQueuePool):
             raise
         finally:
             self.waiting -= must_wait
+            now = time.perf_counter()
+            if not self.waiting or now - start <= self.standing_target:
+                self._moving_at = now
             if self.metrics is not None:
-                self.metrics.pool_wait.observe(time.perf_counter() - start)
+                self.metrics.pool_wait.observe(now - start)
 
 
 def _unique_statement_name() -> str:
@@ -66,7 +94,15 @@ def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEn
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _unique_statement_name,
         }
-    pool_class = type("BoardPool", (TimedQueuePool,), {"metrics": metrics, "queue_limit": settings.db_pool_queue_limit})
+    pool_class = type(
+        "BoardPool",
+        (TimedQueuePool,),
+        {
+            "metrics": metrics,
+            "queue_limit": settings.db_pool_queue_limit,
+            "standing_after": settings.db_pool_standing_queue_seconds,
+        },
+    )
     engine = create_async_engine(
         settings.database_url,
         poolclass=pool_class,

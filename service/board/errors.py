@@ -56,6 +56,13 @@ class PoolQueueFull(Overloaded):
     reason = "pool_queue_full"
 
 
+class PoolQueueStanding(Overloaded):
+    """Requests have waited for a connection without a break for `BOARD_DB_POOL_STANDING_QUEUE_SECONDS`."""
+
+    detail = "server busy: requests have been waiting for a database connection without a break"
+    reason = "pool_queue_standing"
+
+
 class DatabaseUnavailable(BoardError):
     status_code = 503
     detail = "database unavailable"

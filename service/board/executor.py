@@ -84,22 +84,29 @@ class BoundedExecutor:
         ahead = self._pending - self.workers + 1
         return max(0, ahead) * self._task_seconds / self.workers
 
-    def refuse_if_full(self) -> None:
-        """Raise `ExecutorFull` now if a task submitted now would be refused.
+    def refusal(self) -> ExecutorFull | None:
+        """The `ExecutorFull` a task submitted now would get (counted as a rejection), or None.
 
-        A login looks its user up before it hashes: checked first, a full queue sheds the request before it
-        takes a DB connection and a round trip. `run()` still checks, as the queue may fill meanwhile. A task
-        that would wait past `max_wait` at the recent pace is refused here too, so it does not get its 503
+        Asked before the request is even routed (`HashingShedMiddleware`): a login refused there costs no form
+        parsing, no DB connection and no round trip. `run()` still checks, as the queue may fill meanwhile. A
+        task that would wait past `max_wait` at the recent pace is refused here too, so it does not get its 503
         only after waiting.
         """
         if self.inline:
-            return
+            return None
         if self._pending >= self.workers + self.queue_limit:
-            self._metrics.executor_rejections.inc()
-            raise ExecutorFull()
-        if self.max_wait and self.expected_wait() > self.max_wait:
-            self._metrics.executor_rejections.inc()
-            raise ExecutorFull("server busy: password hashing queue too slow")
+            refused = ExecutorFull()
+        elif self.max_wait and self.expected_wait() > self.max_wait:
+            refused = ExecutorFull("server busy: password hashing queue too slow")
+        else:
+            return None
+        self._metrics.executor_rejections.inc()
+        return refused
+
+    def refuse_if_full(self) -> None:
+        refused = self.refusal()
+        if refused is not None:
+            raise refused
 
     async def run(self, task: str, fn: Callable[..., T], *args: object) -> T:
         if self.inline:

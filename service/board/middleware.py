@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request metrics, load shedding on the requests in flight, the request body size limit."""
+"""Pure ASGI middleware: request metrics, load shedding (requests in flight, password hashing), the body size limit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from board.cache import PostPageCache
+from board.executor import BoundedExecutor
 from board.metrics import UNMATCHED_ROUTE, Metrics
 from board.responses import next_page_link
 
@@ -85,6 +86,36 @@ class InFlightLimitMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+class HashingShedMiddleware:
+    """503 + Retry-After before routing for the routes that hash a password, while the bcrypt executor refuses.
+
+    Under a login storm most logins are refused; refused here, each costs no form parsing, no dependency
+    solving, no exception handling: the event loop has that much more time for what it serves, and every
+    answer, the 503s included, comes sooner. The route still asks the executor (the queue may fill meanwhile).
+    """
+
+    def __init__(
+        self, app: ASGIApp, executor: BoundedExecutor, paths: frozenset[str], metrics: Metrics, retry_after: int,
+        routes: list[BaseRoute],
+    ) -> None:  # fmt: skip
+        self.app = app
+        self.executor = executor
+        self.paths = paths
+        self.metrics = metrics
+        self.retry_after = str(retry_after).encode()
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            refused = self.executor.refusal()
+            if refused is not None:
+                self.metrics.overload.labels(refused.reason).inc()
+                _label_route(scope, self.routes)
+                await _error(send, 503, refused.detail, [(b"retry-after", self.retry_after)])
+                return
+        await self.app(scope, receive, send)
 
 
 def _label_route(scope: Scope, routes: list[BaseRoute]) -> None:

@@ -1,9 +1,11 @@
-"""The pure ASGI middleware on their own: body limit (declared and chunked), route-template metrics, in-flight limit."""
+"""The pure ASGI middleware on their own: body limit (declared and chunked), route-template metrics, in-flight
+limit, the shedding of password-hashing routes."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
 
 import httpx
 from prometheus_client import generate_latest
@@ -91,6 +93,7 @@ def test_known_label_values_start_at_zero() -> None:
         'board_cache_lookups_total{result="error"} 0.0',
         'board_overload_rejections_total{reason="executor_full"} 0.0',
         'board_overload_rejections_total{reason="pool_queue_full"} 0.0',
+        'board_overload_rejections_total{reason="pool_queue_standing"} 0.0',
         'board_overload_rejections_total{reason="in_flight_full"} 0.0',
         'board_executor_task_duration_seconds_count{task="verify"} 0.0',
     ):
@@ -184,3 +187,43 @@ async def test_fast_path_leaves_misses_and_queries_to_the_route() -> None:
         query = await client.get("/posts/?limit=5")
     assert miss.text == "from the route" and query.text == "from the route"
     assert cache.peeks == 1  # a query string never touches the cache
+
+
+async def test_hashing_shed_refuses_logins_before_routing_while_the_executor_refuses() -> None:
+    """One bcrypt worker, no queue, held busy: a login is refused before its body is read; other routes pass."""
+    from board.executor import BoundedExecutor
+    from board.middleware import HashingShedMiddleware
+
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 0, metrics)
+    release = threading.Event()
+    reached: list[str] = []
+
+    async def login(request: Request) -> PlainTextResponse:
+        reached.append(request.url.path)
+        return PlainTextResponse("token")
+
+    inner = Starlette(routes=[Route("/auth/login", login, methods=["POST"]), Route("/items/{item_id}", _item)])
+    paths = frozenset({"/auth/login"})
+    app = MetricsMiddleware(HashingShedMiddleware(inner, executor, paths, metrics, 2, inner.router.routes), metrics)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.post("/auth/login", data={"u": "1"})).status_code == 200  # room: admitted
+            busy = asyncio.ensure_future(executor.run("verify", release.wait))
+            while executor.busy < 1:
+                await asyncio.sleep(0.001)
+            refused = await client.post("/auth/login", data={"u": "2"})
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+            assert refused.json() == {"detail": "server busy: password hashing queue full"}
+            assert (await client.get("/items/7")).status_code == 200  # nothing else is shed
+            release.set()
+            await busy
+            assert (await client.post("/auth/login", data={"u": "3"})).status_code == 200
+    finally:
+        release.set()
+        executor.shutdown()
+    assert reached == ["/auth/login", "/auth/login"]  # the refused login never reached the route
+    text = generate_latest(metrics.registry).decode()
+    assert 'board_overload_rejections_total{reason="executor_full"} 1.0' in text
+    assert "board_executor_rejections_total 1.0" in text
+    assert 'board_http_requests_total{method="POST",route="/auth/login",status="503"} 1.0' in text

@@ -13,7 +13,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from board.cache import CachedPage
 from board.db import TimedQueuePool
-from board.errors import ExecutorFull, PoolQueueFull
+from board.errors import ExecutorFull, PoolQueueFull, PoolQueueStanding
 from board.executor import BoundedExecutor
 from board.metrics import Metrics
 
@@ -134,8 +134,8 @@ class FakeConnection:
         pass
 
 
-def fake_pool(queue_limit: int) -> TimedQueuePool:
-    pool_class = type("TestPool", (TimedQueuePool,), {"queue_limit": queue_limit})
+def fake_pool(queue_limit: int, standing_after: float = 0.0) -> TimedQueuePool:
+    pool_class = type("TestPool", (TimedQueuePool,), {"queue_limit": queue_limit, "standing_after": standing_after})
     return pool_class(FakeConnection, pool_size=1, max_overflow=0, timeout=30)
 
 
@@ -152,6 +152,51 @@ async def test_pool_refuses_a_checkout_beyond_its_queue_limit_without_waiting() 
     held.close()
     (await waiter).close()
     assert pool.waiting == 0 and not pool.exhausted()
+
+
+async def test_pool_refuses_new_waiters_once_the_queue_stands_and_admits_them_again_when_it_drains() -> None:
+    pool = fake_pool(queue_limit=-1, standing_after=0.05)
+    held = pool.connect()
+    first = asyncio.ensure_future(greenlet_spawn(pool.connect))  # a burst: the queue was empty, so it waits
+    while pool.waiting < 1:
+        await asyncio.sleep(0)
+    second = asyncio.ensure_future(greenlet_spawn(pool.connect))  # still a burst (queue younger than 50 ms)
+    while pool.waiting < 2:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.06)
+    with pytest.raises(PoolQueueStanding):
+        pool.connect()  # the queue has stood for 60 ms: refused on the spot
+    assert pool.waiting == 2
+    held.close()
+    (await first).close()
+    (await second).close()
+    assert pool.waiting == 0
+    held = pool.connect()
+    third = asyncio.ensure_future(greenlet_spawn(pool.connect))  # drained: a new burst may wait again
+    while pool.waiting < 1:
+        await asyncio.sleep(0)
+    held.close()
+    (await third).close()
+
+
+async def test_pool_admits_waiters_to_a_queue_that_never_empties_but_keeps_moving() -> None:
+    """Always one waiter, each served within a few ms of joining (target: 5 % of 1 s): not a standing queue."""
+    pool = fake_pool(queue_limit=-1, standing_after=1.0)
+    held = pool.connect()
+    waiter = asyncio.ensure_future(greenlet_spawn(pool.connect))
+    deadline = time.perf_counter() + 1.5
+    while time.perf_counter() < deadline:
+        while pool.waiting < 1:
+            await asyncio.sleep(0)
+        following = asyncio.ensure_future(greenlet_spawn(pool.connect))  # joins a queue that is never empty
+        while pool.waiting < 2:
+            await asyncio.sleep(0)
+        held.close()  # handed to the first waiter after a short wait
+        held = await waiter
+        waiter = following
+    assert not pool.standing_queue(time.perf_counter())
+    held.close()
+    (await waiter).close()
 
 
 async def test_pool_queue_limit_zero_refuses_once_exhausted_and_minus_one_never_refuses() -> None:

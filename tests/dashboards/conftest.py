@@ -79,9 +79,11 @@ def fake_exposition(n: int) -> str:
     for task in ("hash", "verify"):
         hist("board_executor_task_duration_seconds", 5, task=task)
     add("board_executor_rejections_total", n)
+    for generation in ("0", "1", "2"):
+        hist("board_gc_pause_seconds", 3, generation=generation)
     for result, k in (("hit", 8), ("miss", 2), ("error", 0), ("bypass", 0)):
         add("board_cache_lookups_total", k * n, result=result)
-    for reason in ("pool_timeout", "executor_full"):
+    for reason in ("pool_timeout", "pool_queue_full", "pool_queue_standing", "executor_full", "in_flight_full"):
         add("board_overload_rejections_total", n, reason=reason)
     add("board_info", 1, version="0.1.0", bcrypt_rounds="12", hash_in_executor="true", cache_enabled="true")
 
