@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -11,6 +13,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Only for BOARD_DEV_MODE=true: a known secret must never sign tokens anywhere real.
 DEV_JWT_SECRET = "board-dev-mode-insecure-secret-do-not-deploy"
 MIN_JWT_SECRET_LENGTH = 32
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's limit).
+
+    `os.cpu_count()` is the node's count: in a pod limited to one CPU on a 16-core node it would start 16
+    bcrypt workers (processes, ~25 MB each) to share one CPU.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class Settings(BaseSettings):
@@ -42,8 +63,8 @@ class Settings(BaseSettings):
     """bcrypt cost factor."""
     hash_in_executor: bool = True
     """False runs hash/verify on the event loop (the seed's baseline)."""
-    executor_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
-    """bcrypt thread pool size."""
+    executor_workers: int = Field(default_factory=available_cpus, ge=1, le=256)
+    """bcrypt worker threads: default the CPUs this process may use (cgroup quota included)."""
     executor_queue_limit: int = Field(64, ge=0, le=100_000)
     """Tasks allowed to wait beyond the busy workers before new ones get a 503."""
     executor_max_wait_seconds: float = Field(2.0, ge=0, le=300)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -93,3 +94,19 @@ def test_every_knob_has_a_description() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     s = Settings(database_url=URL, jwt_secret=SECRET)
     assert SECRET not in repr(s) and "pw@" not in repr(s)
+
+
+def test_available_cpus_follows_a_cgroup_quota(tmp_path: Path) -> None:
+    from board.config import available_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert available_cpus(tmp_path / "absent") == affinity
+    cpu_max.write_text("max 100000\n")
+    assert available_cpus(cpu_max) == affinity
+    cpu_max.write_text("100000 100000\n")  # a limit of 1 CPU
+    assert available_cpus(cpu_max) == 1
+    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: two workers, when there are two
+    assert available_cpus(cpu_max) == min(2, affinity)
+    cpu_max.write_text("10000 100000\n")  # 0.1 CPU: still one worker
+    assert available_cpus(cpu_max) == 1
