@@ -10,11 +10,9 @@ contract's. Scrape intervals, rule files and everything else run as rendered.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +22,17 @@ import yaml
 from loadlab.process import Process, free_port
 from loadlab.services import PROMETHEUS
 from tests.chart.conftest import NAMESPACE, get, require_tool, scenario
+from tests.stub_exporter import stub_exporter
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
 CONTRACT_JOBS = {"api", "locust", "postgres", "pgbouncer", "redis", "prometheus"}
 
 
-class _Metrics(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"# TYPE stand_in gauge\nstand_in 1\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def target() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metrics)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with stub_exporter(lambda _: "# TYPE stand_in gauge\nstand_in 1\n") as address:
+        yield address
 
 
 def _emulated(config: dict[str, Any], address: str, prom_port: int) -> dict[str, Any]:

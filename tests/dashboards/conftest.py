@@ -8,18 +8,17 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.stub_exporter import stub_exporter
 from tests.tools import missing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,32 +124,12 @@ def fake_exposition(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _FakeExporter(BaseHTTPRequestHandler):
-    scrapes = 0
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        type(self).scrapes += 1
-        body = fake_exposition(type(self).scrapes).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature from the base class)
-        pass  # keep pytest's output clean
-
-
 @pytest.fixture(scope="session")
 def fake_exporter() -> Iterator[str]:
-    """A stdlib HTTP server serving fake contract metrics; why: no lab is needed to prove every
-    panel's query returns series when the metrics exist under their contract names."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeExporter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """Fake contract metrics on a stub endpoint; why: no lab is needed to prove every panel's query returns
+    series when the metrics exist under their contract names."""
+    with stub_exporter(fake_exposition) as address:
+        yield address
 
 
 class PromClient:
