@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     db_pool_queue_limit: int = Field(64, ge=-1, le=100_000)
     """Requests allowed to wait for a checkout when every connection is out; more get 503 at once (-1: no bound)."""
     db_pool_standing_queue_seconds: float = Field(1.0, ge=0, le=60)
-    """Once requests have waited for a checkout this long without a break, new ones get 503 at once (0: off)."""
+    """Once no checkout has been quick (under 5 % of this) for this long, new waiters get 503 at once (0: off)."""
     db_statement_cache: bool = False
     """asyncpg + SQLAlchemy prepared-statement caches (must be false behind PgBouncer transaction mode)."""
     db_pool_pre_ping: bool = True

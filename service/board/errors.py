@@ -57,7 +57,7 @@ class PoolQueueFull(Overloaded):
 
 
 class PoolQueueStanding(Overloaded):
-    """Requests have waited for a connection without a break for `BOARD_DB_POOL_STANDING_QUEUE_SECONDS`."""
+    """No checkout has been quick, nor the queue empty, for `BOARD_DB_POOL_STANDING_QUEUE_SECONDS` (CoDel)."""
 
     detail = "server busy: requests have been waiting for a database connection without a break"
     reason = "pool_queue_standing"

@@ -110,3 +110,28 @@ def test_available_cpus_follows_a_cgroup_quota(tmp_path: Path) -> None:
     assert available_cpus(cpu_max) == min(2, affinity)
     cpu_max.write_text("10000 100000\n")  # 0.1 CPU: still one worker
     assert available_cpus(cpu_max) == 1
+
+
+def _contract_knobs() -> dict[str, str]:
+    """The "API knobs" table of docs/contracts.md: variable -> default column."""
+    text = (Path(__file__).parents[2] / "docs" / "contracts.md").read_text()
+    section = text.split("## API knobs", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| BOARD_")]
+    return {cells[1].strip(): cells[2].strip() for cells in rows}
+
+
+def test_contracts_name_every_knob_with_its_default() -> None:
+    """docs/contracts.md copies Settings (names, defaults): the copy must not drift."""
+    knobs = _contract_knobs()
+    fields = {f"BOARD_{name.upper()}": field for name, field in Settings.model_fields.items()}
+    assert sorted(knobs) == sorted(fields)
+    for variable, field in fields.items():
+        if field.is_required() or field.default_factory is not None or variable == "BOARD_JWT_SECRET":
+            continue  # "(required)", "CPUs usable": described, not a value
+        default, written = field.default, knobs[variable]
+        if isinstance(default, bool):
+            assert written == str(default).lower(), variable
+        elif isinstance(default, int | float):
+            assert float(written) == float(default), variable
+        else:
+            assert written.strip('"') == default, variable
