@@ -22,7 +22,7 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's limit).
 
     `os.cpu_count()` is the node's count: in a pod limited to one CPU on a 16-core node it would start 16
-    bcrypt workers (processes, ~25 MB each) to share one CPU.
+    bcrypt threads to share one CPU.
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:

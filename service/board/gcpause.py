@@ -36,7 +36,6 @@ class GcPauseObserver:
     """
 
     def __init__(self, histogram: Histogram) -> None:
-        self.histogram = histogram
         self._children = [histogram.labels(str(generation)) for generation in range(3)]
         self._started = 0.0
 

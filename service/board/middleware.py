@@ -77,9 +77,8 @@ class InFlightLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            self.metrics.overload.labels("in_flight_full").inc()
-            _label_route(scope, self.routes)
-            await _error(send, 503, "server busy: too many requests in flight", [(b"retry-after", self.retry_after)])
+            detail = "server busy: too many requests in flight"
+            await _shed(scope, send, self.metrics, self.routes, self.retry_after, "in_flight_full", detail)
             return
         self.in_flight += 1
         try:
@@ -111,11 +110,18 @@ class HashingShedMiddleware:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
             refused = self.executor.refusal()
             if refused is not None:
-                self.metrics.overload.labels(refused.reason).inc()
-                _label_route(scope, self.routes)
-                await _error(send, 503, refused.detail, [(b"retry-after", self.retry_after)])
+                await _shed(scope, send, self.metrics, self.routes, self.retry_after, refused.reason, refused.detail)
                 return
         await self.app(scope, receive, send)
+
+
+async def _shed(
+    scope: Scope, send: Send, metrics: Metrics, routes: list[BaseRoute], retry_after: bytes, reason: str, detail: str
+) -> None:
+    """A 503 + Retry-After sent before routing: counted by reason, labelled with the route it would have taken."""
+    metrics.overload.labels(reason).inc()
+    _label_route(scope, routes)
+    await _error(send, 503, detail, [(b"retry-after", retry_after)])
 
 
 def _label_route(scope: Scope, routes: list[BaseRoute]) -> None:
