@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     executor_queue_limit: int = Field(64, ge=0, le=100_000)
     """Tasks allowed to wait beyond the busy workers before new ones get a 503."""
     executor_max_wait_seconds: float = Field(2.0, ge=0, le=300)
-    """Seconds a task may wait for a bcrypt worker; one expected or found to wait longer gets 503 (0: no bound)."""
+    """Seconds a task may wait for a bcrypt worker; one expected (or, not admitted before routing, found) to wait
+    longer gets 503 (0: no bound)."""
     executor_nice: int = Field(10, ge=0, le=19)
     """Nice value of the bcrypt threads (Linux, per thread): the event loop preempts hashing (0: same priority)."""
     jwt_secret: str = Field("", repr=False)

@@ -92,7 +92,8 @@ class HashingShedMiddleware:
 
     Under a login storm most logins are refused; refused here, each costs no form parsing, no dependency
     solving, no exception handling: the event loop has that much more time for what it serves, and every
-    answer, the 503s included, comes sooner. The route still asks the executor (the queue may fill meanwhile).
+    answer, the 503s included, comes sooner. An admitted request's task keeps its place in the queue
+    (`BoundedExecutor.admitted`), so it is not refused later, after its form was parsed and its user looked up.
     """
 
     def __init__(
@@ -107,12 +108,14 @@ class HashingShedMiddleware:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
-            refused = self.executor.refusal()
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        with self.executor.admitted() as refused:
             if refused is not None:
                 await _shed(scope, send, self.metrics, self.routes, self.retry_after, refused.reason, refused.detail)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
 
 
 async def _shed(

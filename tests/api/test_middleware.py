@@ -227,3 +227,37 @@ async def test_hashing_shed_refuses_logins_before_routing_while_the_executor_ref
     assert 'board_overload_rejections_total{reason="executor_full"} 1.0' in text
     assert "board_executor_rejections_total 1.0" in text
     assert 'board_http_requests_total{method="POST",route="/auth/login",status="503"} 1.0' in text
+
+
+async def test_a_login_admitted_at_the_door_is_not_refused_after_its_lookup() -> None:
+    """One worker, no queue. While the admitted login "looks its user up", a second login is refused at the
+    door; the first one's hashing then runs, although the executor refuses everyone else."""
+    from board.executor import BoundedExecutor
+    from board.middleware import HashingShedMiddleware
+
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 0, metrics)
+    looking_up, looked_up = asyncio.Event(), asyncio.Event()
+
+    async def login(request: Request) -> PlainTextResponse:
+        await request.form()
+        looking_up.set()
+        await looked_up.wait()  # the user lookup, while other requests arrive
+        return PlainTextResponse(await executor.run("verify", str.upper, "token"))
+
+    inner = Starlette(routes=[Route("/auth/login", login, methods=["POST"])])
+    app = HashingShedMiddleware(inner, executor, frozenset({"/auth/login"}), metrics, 1, inner.router.routes)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = asyncio.ensure_future(client.post("/auth/login", data={"u": "1"}))
+            await looking_up.wait()
+            second = await client.post("/auth/login", data={"u": "2"})
+            assert second.status_code == 503
+            assert executor.refusal() is not None  # the queue is full to anyone without a place
+            looked_up.set()
+            response = await first
+            assert response.status_code == 200 and response.text == "TOKEN"
+            assert (await client.post("/auth/login", data={"u": "3"})).status_code == 200  # the place came back
+    finally:
+        executor.shutdown()
+    assert "board_executor_rejections_total 2.0" in generate_latest(metrics.registry).decode()

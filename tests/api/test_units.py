@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 import time
@@ -75,6 +76,26 @@ async def test_executor_refuses_a_task_that_waited_past_max_wait() -> None:
     assert "board_executor_rejections_total 1.0" in generate_latest(metrics.registry).decode()
 
 
+async def test_an_admitted_task_is_served_even_after_waiting_past_max_wait() -> None:
+    """As above, but admitted at the door: refused now, its 503 would come after the whole wait."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 4, metrics, max_wait=0.05)
+    release = threading.Event()
+    try:
+        running = asyncio.ensure_future(executor.run("hash", release.wait, 10))
+        await asyncio.sleep(0)
+        with executor.admitted() as refused:
+            assert refused is None  # no pace known yet: nothing predicts a wait
+            queued = asyncio.ensure_future(executor.run("verify", str.upper, "served"))
+            await asyncio.sleep(0.3)
+            release.set()
+            assert await running and await queued == "SERVED"
+    finally:
+        release.set()
+        executor.shutdown()
+    assert "board_executor_rejections_total 0.0" in generate_latest(metrics.registry).decode()
+
+
 async def test_executor_refuses_at_once_a_task_that_would_wait_past_max_wait() -> None:
     """Tasks take 0.1 s here; one worker busy: the next would wait about 0.1 s > 0.05 s, so it is refused now."""
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
@@ -95,6 +116,32 @@ async def test_executor_refuses_at_once_a_task_that_would_wait_past_max_wait() -
     finally:
         release.set()
         executor.shutdown()
+
+
+async def _admission(executor: BoundedExecutor) -> ExecutorFull | None:
+    with executor.admitted() as refused:
+        return refused
+
+
+async def test_an_admitted_request_keeps_its_place_until_its_task_runs() -> None:
+    """One worker, no queue: the request admitted at the door holds the only place; others are refused."""
+    metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
+    executor = BoundedExecutor(1, 0, metrics)
+    try:
+        with executor.admitted() as refused:
+            assert refused is None
+            # Another request runs in a task with a context of its own: it finds the place taken.
+            other = await asyncio.create_task(_admission(executor), context=contextvars.Context())
+            assert isinstance(other, ExecutorFull)
+            executor.refuse_if_full()  # the admitted request itself is not refused, after any work
+            assert await executor.run("verify", str.upper, "ran") == "RAN"
+        assert await _admission(executor) is None  # the task finished: room again
+        with executor.admitted() as refused:
+            assert refused is None  # admitted, then the request ends without its task ...
+        assert await _admission(executor) is None  # ... and its place is given back
+    finally:
+        executor.shutdown()
+    assert "board_executor_rejections_total 1.0" in generate_latest(metrics.registry).decode()
 
 
 async def test_inline_executor_runs_on_the_calling_thread() -> None:
