@@ -139,7 +139,9 @@ class BoardUser(FastHttpUser):
         """Mark anything but the one status this call should get as a failure (503s, 4xx, redirects alike)."""
         if resp.status_code == status:
             return True
-        resp.failure(f"expected {status}, got {resp.status_code}: {(resp.text or '')[:120]!r}")
+        # No response at all (status 0): the connection error is the only clue to what happened.
+        said = (resp.text or "")[:120] if resp.status_code else repr(getattr(resp, "error", None))[:120]
+        resp.failure(f"expected {status}, got {resp.status_code}: {said!r}")
         return False
 
     @staticmethod

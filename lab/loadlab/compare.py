@@ -48,7 +48,11 @@ def short_reason(error: str) -> str:
     match = re.search(r"got (\d+)(?::.*?detail\W+([^\"'\\]+))?", error)
     if not match:
         return error[:100]
-    return " ".join(part for part in match.groups() if part) if match.group(1) != "0" else "0 (no response)"
+    if match.group(1) != "0":
+        return " ".join(part for part in match.groups() if part)
+    # No response: the locustfile puts the connection error's repr after the status.
+    cause = re.search(r"got 0: \W*(\w+)\(", error)
+    return f"0 (no response: {cause.group(1)})" if cause else "0 (no response)"
 
 
 def failure_rows(reports: dict[str, Report]) -> list[list[str]]:

@@ -16,6 +16,10 @@ from loadlab.compare import short_reason
             "503 server busy: no database connection available",
         ),
         ("CatchResponseError(\"expected 200, got 0: ''\")", "0 (no response)"),
+        (
+            "CatchResponseError('expected 201, got 0: \"ConnectionResetError(104, \\'Connection reset by peer\\')\"')",
+            "0 (no response: ConnectionResetError)",
+        ),
         ("CatchResponseError('expected 201, got 401')", "401"),
         ("ConnectionRefusedError(111, 'Connection refused')", "ConnectionRefusedError(111, 'Connection refused')"),
     ],
