@@ -33,6 +33,12 @@ class _Ticket:
 _ticket: ContextVar[_Ticket | None] = ContextVar("bcrypt_ticket", default=None)
 
 
+def _unused_ticket() -> _Ticket | None:
+    """The current request's ticket if it has one and its task has not been submitted yet."""
+    ticket = _ticket.get()
+    return ticket if ticket is not None and not ticket.used else None
+
+
 def lower_priority(nice: int) -> None:
     """Make the calling thread yield the CPU to the event loop (and to Postgres, on a shared machine).
 
@@ -114,8 +120,7 @@ class BoundedExecutor:
         """
         if self.inline:
             return None
-        ticket = _ticket.get()
-        if ticket is not None and not ticket.used:
+        if _unused_ticket() is not None:
             return None
         if self._pending + self._reserved >= self.workers + self.queue_limit:
             refused = ExecutorFull()
@@ -159,10 +164,11 @@ class BoundedExecutor:
                 return fn(*args)
             finally:
                 self._metrics.executor_task.labels(task).observe(time.perf_counter() - start)
-        self.refuse_if_full()
-        ticket = _ticket.get()
-        admitted = ticket is not None and not ticket.used
-        if admitted:
+        ticket = _unused_ticket()
+        admitted = ticket is not None
+        if ticket is None:
+            self.refuse_if_full()
+        else:
             ticket.used = True
             self._reserved -= 1
         self._pending += 1

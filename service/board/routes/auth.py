@@ -26,8 +26,6 @@ FormPassword = Annotated[str, Form(min_length=1), AfterValidator(check_password)
 
 @router.post("/login")
 async def login(board: BoardDep, session: SessionDep, username: FormUsername, password: FormPassword) -> Response:
-    # Without the shedding middleware in front: shed before the user lookup holds a DB connection.
-    board.executor.refuse_if_full()
     found = await repository.find_user_credentials(session, username)
     user_id, password_hash = found if found else (0, None)
     if not await board.verify_password(password, password_hash):
