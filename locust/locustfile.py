@@ -20,12 +20,12 @@ import gevent
 import psutil
 
 from loadsuite import shapes
-from loadsuite.created import REPORT_KEY as CREATED_REPORT_KEY
-from loadsuite.created import CreatedCounter
 from loadsuite.exporter import LocustCollector, ResetCounter, make_registry, serve
-from loadsuite.health import GeneratorHealth
+from loadsuite.health import CpuMeter, GeneratorHealth
 from loadsuite.options import add_options
 from loadsuite.scenarios import DEFAULT_SCENARIO, get_scenario, task_list
+from loadsuite.statuses import REPORT_KEY as STATUS_REPORT_KEY
+from loadsuite.statuses import StatusCounter, status_of
 from loadsuite.thresholds import ThresholdError, Thresholds, load_thresholds
 from loadsuite.verdict import EndpointSample, evaluate
 
@@ -40,10 +40,11 @@ FLUSH_GRACE = 3.0
 FLUSH_POLL_INTERVAL = 0.1
 FLUSH_MESSAGE, FLUSHED_MESSAGE = "loadlab_flush", "loadlab_flushed"
 
-CREATED = CreatedCounter()  # 201s per (method, name): counted on workers/standalone, merged on the master
+STATUSES = StatusCounter()  # per (method, name, status): counted on workers/standalone, merged on the master
 HEALTH = GeneratorHealth()
 RESETS = ResetCounter()
 _PROCESS = psutil.Process()
+_CPU = CpuMeter()
 _state: dict[str, Any] = {"thresholds": None, "exporter": None, "run_id": ""}
 _flush_pending: set[str] = set()  # workers whose final report the master still waits for
 
@@ -166,7 +167,7 @@ def on_init(environment: Any, runner: Any = None, **kwargs: Any) -> None:
     if opts is None or runner is None:
         return
     if isinstance(runner, WorkerRunner):
-        _PROCESS.cpu_percent(None)  # the first reading is meaningless; start the interval now
+        _cpu_ratio()  # the first reading only starts the interval
         runner.register_message(FLUSH_MESSAGE, _on_flush, concurrent=True)
         return
     if isinstance(runner, MasterRunner):
@@ -221,8 +222,15 @@ def _sample_health(runner: Any) -> None:
                 HEALTH.record_present({node.id for node in runner.clients.all})
         elif now - last_cpu >= WORKER_REPORT_INTERVAL and active:  # standalone: a worker's cadence
             last_cpu = now
-            HEALTH.record_cpu("local", _PROCESS.cpu_percent(None) / 100.0)
+            if (cpu := _cpu_ratio()) is not None:
+                HEALTH.record_cpu("local", cpu)
             HEALTH.record_worker_users("local", runner.user_count)
+
+
+def _cpu_ratio() -> float | None:
+    """This process's CPU (0-1 of a core) since the last ratio, or None if too little time has passed."""
+    times = _PROCESS.cpu_times()
+    return _CPU.sample(times.user + times.system, time.monotonic())
 
 
 @events.test_stopping.add_listener
@@ -267,35 +275,35 @@ def _on_flushed(environment: Any, msg: Any, **kwargs: Any) -> None:
 
 @events.request.add_listener
 def on_request(request_type: str, name: str, response: Any = None, **kwargs: Any) -> None:
-    """Fired on workers and standalone runs for every request (never on the master): counts 201s.
+    """Fired on workers and standalone runs for every request (never on the master): counts its status.
 
     :param request_type: HTTP method
     :param name: grouped request name (``/posts/[id]``)
-    :param response: the FastResponse, or None when the request never got one
+    :param response: the FastResponse (status 0 after a connection error), or None when there was none
     """
-    if response is not None and getattr(response, "status_code", None) == 201:
-        CREATED.add(request_type, name)
+    STATUSES.add(request_type, name, status_of(response))
 
 
 @events.report_to_master.add_listener
 def on_report_to_master(client_id: str, data: dict[str, Any], **kwargs: Any) -> None:
-    """Fired on a worker before each stats report (and the final one at quit): adds 201 deltas and CPU.
+    """Fired on a worker before each stats report (and the final one at quit): adds status deltas and CPU.
 
     :param client_id: this worker's id
     :param data: the report dict sent to the master
     """
-    data[CREATED_REPORT_KEY] = CREATED.take_delta()
-    data[CPU_REPORT_KEY] = _PROCESS.cpu_percent(None) / 100.0
+    data[STATUS_REPORT_KEY] = STATUSES.take_delta()
+    if (cpu := _cpu_ratio()) is not None:  # none for a report right after the last one (the final flush)
+        data[CPU_REPORT_KEY] = cpu
 
 
 @events.worker_report.add_listener
 def on_worker_report(client_id: str, data: dict[str, Any], **kwargs: Any) -> None:
-    """Fired on the master for each worker report: merges 201 deltas, records CPU and users per worker.
+    """Fired on the master for each worker report: merges status deltas, records CPU and users per worker.
 
     :param client_id: the reporting worker
     :param data: the report dict (Locust merges ``stats`` itself)
     """
-    CREATED.merge(data.get(CREATED_REPORT_KEY))
+    STATUSES.merge(data.get(STATUS_REPORT_KEY))
     if (cpu := data.get(CPU_REPORT_KEY)) is not None:
         HEALTH.record_cpu(client_id, float(cpu))
     if (users := data.get("user_count")) is not None:
@@ -342,7 +350,13 @@ def on_quitting(environment: Any, **kwargs: Any) -> None:
 def _endpoint_samples(stats: Any) -> list[EndpointSample]:
     return [
         EndpointSample(
-            method, name, e.num_requests, e.num_failures, dict(e.response_times), e.total_rps, CREATED.get(method, name)
+            method,
+            name,
+            e.num_requests,
+            e.num_failures,
+            dict(e.response_times),
+            e.total_rps,
+            STATUSES.for_endpoint(method, name),
         )  # fmt: skip
         for (name, method), e in stats.entries.items()
         if e.num_requests or e.num_failures
@@ -351,7 +365,6 @@ def _endpoint_samples(stats: Any) -> list[EndpointSample]:
 
 def _total_sample(stats: Any) -> EndpointSample:
     t = stats.total
-    created = sum(CREATED.totals().values())
     return EndpointSample(
-        "", "Aggregated", t.num_requests, t.num_failures, dict(t.response_times), t.total_rps, created
+        "", "Aggregated", t.num_requests, t.num_failures, dict(t.response_times), t.total_rps, STATUSES.overall()
     )

@@ -16,6 +16,35 @@ CPU_SUSTAINED_REPORTS = 3
 # A target user count must have stood this long before a shortfall counts: a step that
 # starts just before the run ends is still spawning, which is not a generator problem.
 USERS_SHORTFALL_GRACE = 5.0
+#: A CPU ratio is taken over at least this many seconds. The kernel counts CPU time in ticks of
+#: 10 ms, so over a near-zero interval (two reports back to back, as at the end of a test) one
+#: tick reads as many cores: psutil's cpu_percent(None) once gave a worker 1930 %.
+CPU_MIN_INTERVAL = 1.0
+
+
+@dataclass
+class CpuMeter:
+    """One process's CPU as a ratio of one core, from cumulative CPU seconds and a monotonic clock.
+
+    ``sample`` returns a ratio only once ``CPU_MIN_INTERVAL`` has passed since the last ratio it
+    gave; before that it returns None and keeps its baseline, so a short interval is folded into
+    the next one instead of being measured on its own.
+    """
+
+    min_interval: float = CPU_MIN_INTERVAL
+    _cpu: float | None = None
+    _at: float = 0.0
+
+    def sample(self, cpu_seconds: float, now: float) -> float | None:
+        if self._cpu is None or cpu_seconds < self._cpu:
+            self._cpu, self._at = cpu_seconds, now
+            return None
+        elapsed = now - self._at
+        if elapsed < self.min_interval:
+            return None
+        ratio = (cpu_seconds - self._cpu) / elapsed
+        self._cpu, self._at = cpu_seconds, now
+        return ratio
 
 
 @dataclass

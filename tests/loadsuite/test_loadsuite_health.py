@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadsuite.health import CPU_SUSTAINED_REPORTS, USERS_SHORTFALL_GRACE, GeneratorHealth
+from loadsuite.health import CPU_SUSTAINED_REPORTS, USERS_SHORTFALL_GRACE, CpuMeter, GeneratorHealth
 
 
 def test_sustained_cpu_is_suspect() -> None:
@@ -71,3 +71,26 @@ def test_worker_that_never_ran_users_is_not_counted_as_left() -> None:
     h.record_present({"w1"})
     h.record_present(set())
     assert h.reasons() == []
+
+
+def test_cpu_is_measured_over_a_sane_interval() -> None:
+    """Two reports back to back (a test's end): one 10 ms kernel tick over 0.5 ms is not 20 cores.
+
+    psutil's cpu_percent(None), used before, divides by whatever interval passed since its last call:
+    these readings gave 0.5, then 20.0 (the 1930 % seen on a worker), then 0.5.
+    """
+    meter = CpuMeter()
+    readings = [(0.0, 100.0), (1.5, 103.0), (1.51, 103.0005), (3.0, 106.0)]  # (CPU seconds, monotonic clock)
+    ratios = [meter.sample(cpu, at) for cpu, at in readings]
+    assert ratios[0] is None  # no interval yet
+    assert ratios[1] == 0.5
+    assert ratios[2] is None  # too short: folded into the next interval
+    assert ratios[3] == 0.5  # (3.0 - 1.5) / (106 - 103)
+    assert all(r is None or r <= 1.0 for r in ratios)
+
+
+def test_cpu_meter_restarts_when_the_counter_goes_back() -> None:
+    meter = CpuMeter()
+    meter.sample(5.0, 0.0)
+    assert meter.sample(1.0, 2.0) is None  # another process's counter: a new baseline, not a negative ratio
+    assert meter.sample(2.0, 4.0) == 0.5

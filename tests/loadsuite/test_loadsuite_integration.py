@@ -9,6 +9,7 @@ import csv
 import http.server
 import json
 import math
+import os
 import socket
 import threading
 import time
@@ -106,6 +107,13 @@ def test_distributed_seed_run_exporter_and_verdict(
         assert abs(bucket_index(exported_p95) - bucket_index(locust_p95)) <= 1, (method, name, exported_p95, locust_p95)
     created = {(e["method"], e["name"]): e["created"] for e in verdict["endpoints"]}
     assert created[("POST", "/posts/")] == int(rows[("POST", "/posts/")]["Request Count"]) > 0
+    # Every request's status was counted on a worker and merged on the master, the last report included.
+    for e in verdict["endpoints"]:
+        assert sum(e["statuses"].values()) == int(rows[(e["method"], e["name"])]["Request Count"]), e
+    assert verdict["total"]["statuses"]["201"] == sum(created.values())
+    assert sum(verdict["total"]["statuses"].values()) == int(rows[("", "Aggregated")]["Request Count"])
+    # A CPU ratio is of one process: never more cores than the machine has (it once read 19.3).
+    assert all(0 <= w["peak_cpu_ratio"] <= os.cpu_count() for w in verdict["health"]["workers"].values())
     assert len(BUCKET_BOUNDS_MS) + 1 == len(endpoint_buckets(after, "GET", "/posts/"))
 
 
@@ -166,6 +174,23 @@ def test_capacity_finder_stops_and_names_a_knee(
     assert all(s["held"] for s in steps[:-1]) and not steps[-1]["held"]
     assert capacity["knee"]["users"] == steps[-2]["users"] and capacity["knee"]["rps"] > 0
     assert "capacity: knee" in locust_procs.log("master")
+
+
+def test_requests_without_a_response_count_as_status_zero(tmp_path: Path, locust_procs: LocustProcesses) -> None:
+    """Nothing listens on the host's port: every request is a connection error, counted as status 0."""
+    with socket.socket() as closed:  # a port that was free a moment ago: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    verdict_path = tmp_path / "verdict.json"
+    proc = locust_procs.start(
+        "standalone", "--headless", "-u", "2", "-r", "2", "-t", "3s", "-H", f"http://127.0.0.1:{port}",
+        "--scenario", "bare", "--verdict-file", str(verdict_path), "--only-summary",
+    )  # fmt: skip
+    assert proc.wait(60) == 1, locust_procs.logs()
+    verdict = json.loads(verdict_path.read_text())
+    [healthz] = verdict["endpoints"]
+    assert healthz["requests"] == healthz["failures"] > 0
+    assert healthz["statuses"] == {"0": healthz["requests"]}
 
 
 def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustProcesses) -> None:

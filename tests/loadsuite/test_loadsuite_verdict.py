@@ -8,8 +8,8 @@ from pathlib import Path
 from loadsuite.thresholds import parse_thresholds
 from loadsuite.verdict import EndpointSample, evaluate, total_sample
 
-LIST = EndpointSample("GET", "/posts/", 100, 0, {10: 95, 40: 5}, 10.0, 0)
-CREATE = EndpointSample("POST", "/posts/", 20, 1, {30: 19, 900: 1}, 2.0, 19)
+LIST = EndpointSample("GET", "/posts/", 100, 0, {10: 95, 40: 5}, 10.0, {200: 100})
+CREATE = EndpointSample("POST", "/posts/", 20, 1, {30: 19, 900: 1}, 2.0, {201: 19, 503: 1})
 
 
 def _total() -> EndpointSample:
@@ -79,6 +79,9 @@ def test_json_has_per_endpoint_numbers_and_201s(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     create = next(e for e in doc["endpoints"] if e["method"] == "POST")
     assert create["created"] == 19
+    assert create["statuses"] == {"201": 19, "503": 1}
+    assert doc["total"]["statuses"] == {"200": 100, "201": 19, "503": 1}
+    assert doc["total"]["created"] == 19
     assert create["requests"] == 20 and create["failures"] == 1
     assert (create["p50_ms"], create["p95_ms"], create["p99_ms"]) == (
         30,
