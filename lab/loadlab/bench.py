@@ -28,7 +28,8 @@ import httpx
 from loadlab import charts, presets
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
-from loadlab.report import Report, markdown_table, text_table
+from loadlab.report import markdown_table, text_table
+from loadlab.result import RunResult
 from loadlab.stack import Stack
 
 SLO_FILE = Path(__file__).parent / "bench_files" / "slo.yaml"
@@ -101,9 +102,9 @@ def bcrypt_limit(rounds: int, seconds: float, threads: int | None = None) -> flo
     return sum(counts) / (time.monotonic() - started)
 
 
-def total_rps(report: Report) -> float:
-    window = max(1e-9, report.ended_at - report.started_at)
-    return sum(r.requests for r in report.rows) / window if report.rows else 0.0
+def total_rps(result: RunResult) -> float:
+    window = max(1e-9, result.ended_at - result.started_at)
+    return sum(r.requests for r in result.endpoints) / window
 
 
 def knee_steps(plan: BenchPlan, preset: str) -> tuple[int, int]:
@@ -160,7 +161,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     tuned = chosen[plan.presets[-1]]
     results = Results(plan=asdict(plan), machine={"cpus": os.cpu_count(), "uname": " ".join(os.uname())})
 
-    def lab(preset: presets.Preset, tag: str, **kw: Any) -> Report:
+    def lab(preset: presets.Preset, tag: str, **kw: Any) -> RunResult:
         during, after = kw.pop("during", None), kw.pop("after", None)
         options = LoadOptions(workers=plan.workers, accounts=plan.accounts, **kw)
         say(f"bench: {tag} ({preset.name}, {options.users} users, {options.duration} s, {options.scenario})")
@@ -182,7 +183,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     for name, preset in chosen.items():
         users_avg: list[float] = []
 
-        def mean_users(stack: Stack, report: Report, box: list[float] = users_avg) -> None:
+        def mean_users(stack: Stack, report: RunResult, box: list[float] = users_avg) -> None:
             assert stack.prometheus is not None
             window = f"{max(1, int(report.ended_at - report.started_at))}s"
             value = charts.query_instant(
@@ -194,8 +195,8 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
                      duration=plan.seed_seconds, scenario="seed", after=mean_users)  # fmt: skip
         offered = (users_avg[0] if users_avg else 0.0) / SEED_MEAN_WAIT
         results.seed[name] = {
-            "endpoints": [asdict(r) for r in report.rows],
-            "failures": sum(r.failures for r in report.rows),
+            "endpoints": [asdict(r) for r in report.endpoints],
+            "failures": sum(r.failures for r in report.endpoints),
             "offered_rps": offered,
             "achieved_rps": total_rps(report),
             "server": report.server,
@@ -221,7 +222,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
             probe_box.append(Probe(stack.api.url))
             probe_box[0].start()
 
-    def stop_probe(stack: Stack, report: Report) -> None:
+    def stop_probe(stack: Stack, report: RunResult) -> None:
         if probe_box:
             probe_box[0].stop()
 
@@ -234,7 +235,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
                 duration=plan.storm_seconds, scenario="login-storm", during=start_probe, after=stop_probe)  # fmt: skip
     if probe_box:
         probe_box[0].stop()
-    logins = next((r for r in storm.rows if r.name == "/auth/login"), None)
+    logins = next((r for r in storm.endpoints if r.name == "/auth/login"), None)
     login_rps = logins.requests / max(1e-9, storm.ended_at - storm.started_at) if logins else 0.0
     results.storm = {
         "logins_per_s": login_rps,

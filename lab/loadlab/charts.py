@@ -1,12 +1,14 @@
-"""PNG charts of a run, drawn from Prometheus `query_range` over the run window.
+"""Charts of a run: their data fetched from Prometheus (`query_range` over the run window), then drawn as PNGs.
 
 The queries are the Grafana dashboards' own (`loadlab.dashboards`), so a picture in the report shows exactly
-what the dashboard panel of the same title showed during the run.
+what the dashboard panel of the same title showed during the run. Fetching and drawing are apart: the data
+lives in the run's result (`loadlab.result.Chart`), and a stored result draws the same PNGs again.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import urllib.parse
 import urllib.request
@@ -17,6 +19,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+from loadlab.result import Chart, Series  # noqa: E402
 
 QUERY_TIMEOUT = 10.0
 MAX_POINTS = 300
@@ -29,10 +33,6 @@ class ChartSpec:
     exprs: tuple[str, ...]
     legends: tuple[str, ...] = ()
     source: str = ""
-
-
-#: The charts of the report: (dashboard uid, panel title) pairs looked up in grafana/dashboards.
-REPORT_PANELS: tuple[tuple[str, str], ...] = ()
 
 
 def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float) -> list[dict]:
@@ -69,31 +69,39 @@ def scale_for(unit: str) -> tuple[float, str]:
     return 1.0, unit
 
 
-def draw(spec: ChartSpec, prometheus_url: str, start: float, end: float, path: Path) -> int:
-    """Draw one chart; returns the number of series drawn (0 means nothing to show, and no file)."""
+def fetch(spec: ChartSpec, prometheus_url: str, start: float, end: float) -> Chart:
+    """Every series of the panel's queries over [start, end], times in seconds since `start`."""
     step = max(1.0, (end - start) / MAX_POINTS)
-    factor, unit = scale_for(spec.unit)
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
-    drawn = 0
+    chart = Chart(spec.title, spec.unit, f"{slug(spec.title)}.png", spec.source)
     for i, expr in enumerate(spec.exprs):
         legend = spec.legends[i] if i < len(spec.legends) else ""
         for series in query_range(prometheus_url, expr, start, end, step):
-            xs = [float(t) - start for t, _ in series["values"]]
-            ys = [float(v) * factor for _, v in series["values"]]
-            ax.plot(xs, ys, linewidth=1.2, label=legend_for(series["metric"], legend)[:60])
-            drawn += 1
-    if drawn:
-        ax.set_title(spec.title, fontsize=10)
-        ax.set_xlabel("seconds since start")
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
-        if drawn <= 8:
-            ax.legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        fig.savefig(path)
+            # NaN (a quantile with no samples) is a gap, not a point: strict JSON has no NaN.
+            points = [[round(float(t) - start, 3), float(v)] for t, v in series["values"] if math.isfinite(float(v))]
+            chart.series.append(Series(legend_for(series["metric"], legend)[:60], points))
+    return chart
+
+
+def draw(chart: Chart, path: Path) -> bool:
+    """Draw one chart as a PNG; False (and no file) when it has no series to show."""
+    if not chart.series:
+        return False
+    factor, unit = scale_for(chart.unit)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    for series in chart.series:
+        ax.plot([t for t, _ in series.points], [v * factor for _, v in series.points], linewidth=1.2,
+                label=series.label)  # fmt: skip
+    ax.set_title(chart.title, fontsize=10)
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel(unit)
+    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    if len(chart.series) <= 8:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
     plt.close(fig)
-    return drawn
+    return True
 
 
 def slug(text: str) -> str:

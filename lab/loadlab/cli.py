@@ -163,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"loadlab: stopped {down(args.run_dir)} process group(s)")
             return 0
         if args.command == "compare":
-            from loadlab.compare import cmd_compare
+            from loadlab.compare import run_compare
 
-            return cmd_compare(args)
+            return run_compare(args.root, args.presets, load_options(args))
         if args.command == "bench":
             return cmd_bench(args)
         if args.command == "drill":
@@ -178,19 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from loadlab.lab import run_lab
+    from loadlab.report import summary_text
 
     preset = presets.load(args.preset)
     options = load_options(args)
-    report = run_lab(args.root, preset, options, run_id=args.run_id, keep=args.keep)
+    result = run_lab(args.root, preset, options, run_id=args.run_id, keep=args.keep)
     print()
-    print(report.summary_text())
-    if report.urls:
-        print("kept running (stop with `loadlab down " + str(report.outdir.parent) + "`):")
-        for name, url in report.urls.items():
+    print(summary_text(result))
+    if result.urls:
+        print("kept running (stop with `loadlab down " + str(result.outdir.parent) + "`):")
+        for name, url in result.urls.items():
             print(f"  {name}: {url}")
-    if report.interrupted:
+    if result.interrupted:
         return 130
-    return 0 if report.passed else 1
+    return 0 if result.passed else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -7,14 +7,11 @@ consistency check (no acknowledged write lost) and a PNG of the window with the 
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -22,10 +19,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from loadlab import charts, overload  # noqa: E402
+from loadlab.drill import Drill, DrillOutcome, Window  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions, LocustRun  # noqa: E402
 from loadlab.presets import Preset  # noqa: E402
-from loadlab.report import Report, text_table  # noqa: E402
+from loadlab.report import text_table  # noqa: E402
+from loadlab.result import RunResult  # noqa: E402
 from loadlab.stack import Stack  # noqa: E402
 
 #: Failures must stay at zero this long before the clients count as recovered.
@@ -33,61 +32,6 @@ QUIET_SECONDS = 3
 #: Client-side messages that mean a request already being served was cut off (not a refused connection).
 CUT_OFF_MARKERS = ("reset", "RemoteDisconnected", "IncompleteRead", "ConnectionClosed", "BrokenPipe", "EOF")
 SLOWEST_ALLOWED_MS = 5000
-
-
-@dataclass
-class Window:
-    injected_at: float = 0.0
-    recovered_at: float = 0.0
-
-
-Action = Callable[[Stack, LocustRun], None]
-
-
-@dataclass
-class Drill:
-    name: str
-    what: str
-    inject: Action
-    recover: Action | None = None
-    inject_after: float = 8.0
-    fault_seconds: float = 15.0
-    duration: int = 35
-    checks: tuple[Callable[[DrillOutcome], str | None], ...] = ()
-    #: Users of the base run when the drill needs its own (overload: the knee), else the command line's.
-    users: int | None = None
-    #: Drill-specific figures, called with the outcome and Prometheus' URL before recovery is measured.
-    analyse_more: Callable[[DrillOutcome, str], None] | None = None
-    #: Stops whatever the drill started itself, however the run ended.
-    cleanup: Callable[[], None] | None = None
-
-
-@dataclass
-class DrillOutcome:
-    drill: Drill
-    report: Report
-    window: Window
-    errors_by_status: dict[str, float] = field(default_factory=dict)
-    client_errors: dict[str, int] = field(default_factory=dict)
-    recovery_seconds: float | None = None
-    slowest_ms: float = 0.0
-    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    extra: dict[str, float] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "drill": self.drill.name, "passed": self.passed, "failed": self.failed,
-            "errors_by_status": self.errors_by_status, "client_errors": self.client_errors,
-            "recovery_seconds": self.recovery_seconds, "slowest_ms": self.slowest_ms, "extra": self.extra,
-            "injected_at": self.window.injected_at, "recovered_at": self.window.recovered_at,
-            "consistency": self.report.consistency.__dict__ if self.report.consistency else None,
-            "verdict": {k: self.report.verdict.get(k) for k in ("passed", "suspect", "suspect_reasons")},
-        }  # fmt: skip
 
 
 # -- the faults ------------------------------------------------------------------------------------------------
@@ -124,7 +68,7 @@ def _restart_api(stack: Stack, run: LocustRun) -> None:
 # -- the checks ------------------------------------------------------------------------------------------------
 def no_failures_on(name: str) -> Callable[[DrillOutcome], str | None]:
     def check(outcome: DrillOutcome) -> str | None:
-        failed = sum(r.failures for r in outcome.report.rows if r.name == name)
+        failed = sum(r.failures for r in outcome.result.endpoints if r.name == name)
         return f"{failed} failures on {name}" if failed else None
 
     return check
@@ -132,8 +76,11 @@ def no_failures_on(name: str) -> Callable[[DrillOutcome], str | None]:
 
 def nothing_lost(outcome: DrillOutcome) -> str | None:
     """No 201 without its row. Rows whose 201 never reached a client are allowed under a fault (and reported)."""
-    c = outcome.report.consistency
-    return None if c and c.nothing_lost else f"an acknowledged write is missing: {c.tables if c else 'unknown'}"
+    c = outcome.result.consistency
+    if c and c.nothing_lost:
+        return None
+    rows = ", ".join(f"{r.subject} {r.clients} 201s / {r.server} rows" for r in c.rows) if c else "unknown"
+    return f"an acknowledged write is missing: {rows}"
 
 
 def only_fast_503s(outcome: DrillOutcome) -> str | None:
@@ -165,11 +112,11 @@ def cache_errors_counted_then_hits_return(outcome: DrillOutcome) -> str | None:
 
 
 def suspect_for_missing_worker(outcome: DrillOutcome) -> str | None:
-    verdict = outcome.report.verdict
+    verdict = outcome.result.verdict
     reasons = " ".join(verdict.get("suspect_reasons", []))
     if not verdict.get("suspect") or "missing" not in reasons:
         return f"verdict not marked suspect for a missing worker: {verdict.get('suspect_reasons')}"
-    if outcome.report.interrupted:
+    if outcome.result.interrupted:
         return "the run did not go on to its end"
     return None
 
@@ -239,41 +186,41 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
 
     outcome_box: list[DrillOutcome] = []
 
-    def after(stack: Stack, report: Report) -> None:
+    def after(stack: Stack, result: RunResult) -> None:
         assert stack.prometheus is not None
-        outcome_box.append(analyse(drill, report, window, stack.prometheus.url))
+        outcome_box.append(analyse(drill, result, window, stack.prometheus.url))
 
     try:
-        report = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
+        result = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
     finally:
         if drill.cleanup is not None:
             drill.cleanup()
-    outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, report, window, failed=["the run did not finish"])
+    outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, result, window, failed=["the run did not finish"])
     if not window.injected_at:
         outcome.failed.append("the fault was never injected (the run ended early)")
     for check in drill.checks:
         problem = check(outcome)
         if problem:
             outcome.failed.append(problem)
-    (report.outdir / "drill.json").write_text(json.dumps(outcome.as_dict(), indent=2, default=str))
+    (result.outdir / "drill.json").write_text(json.dumps(outcome.as_dict(), indent=2, default=str))
     return outcome
 
 
-def analyse(drill: Drill, report: Report, window: Window, prometheus: str) -> DrillOutcome:
-    outcome = DrillOutcome(drill, report, window)
-    span = f"{max(1, int(report.ended_at - report.started_at) + 5)}s"
-    end = report.ended_at
+def analyse(drill: Drill, result: RunResult, window: Window, prometheus: str) -> DrillOutcome:
+    outcome = DrillOutcome(drill, result, window)
+    span = f"{max(1, int(result.ended_at - result.started_at) + 5)}s"
+    end = result.ended_at
     for row in charts.query_instant(
         prometheus, f'sum by (status) (increase(board_http_requests_total{{status!~"2.."}}[{span}]))', end
     ):
         outcome.errors_by_status[row["metric"].get("status", "?")] = round(float(row["value"][1]), 1)
-    outcome.client_errors = read_failures(report.outdir / "locust_failures.csv")
-    outcome.slowest_ms = max((r.max_ms for r in report.rows), default=0.0)
+    outcome.client_errors = dict(result.failures)
+    outcome.slowest_ms = max((r.max_ms for r in result.endpoints), default=0.0)
     step = 1.0
     failures = charts.query_range(
-        prometheus, "sum(rate(locust_request_failures_total[2s]))", report.started_at, end, step
+        prometheus, "sum(rate(locust_request_failures_total[2s]))", result.started_at, end, step
     )
-    rps = charts.query_range(prometheus, "sum(rate(locust_requests_total[2s]))", report.started_at, end, step)
+    rps = charts.query_range(prometheus, "sum(rate(locust_requests_total[2s]))", result.started_at, end, step)
     outcome.series["failures/s"] = _points(failures)
     outcome.series["requests/s"] = _points(rps)
     if drill.analyse_more is not None:
@@ -288,7 +235,7 @@ def analyse(drill: Drill, report: Report, window: Window, prometheus: str) -> Dr
         outcome.extra["cache_hits_after"] = _scalar(
             prometheus, f'sum(increase(board_cache_lookups_total{{result="hit"}}[{after_span}]))', end
         )
-    draw_window(outcome, report.outdir / f"drill-{drill.name}.png")
+    draw_window(outcome, result.outdir / f"drill-{drill.name}.png")
     return outcome  # fmt: skip
 
 
@@ -316,20 +263,9 @@ def recovery(failures: list[tuple[float, float]], since: float) -> float | None:
     return None
 
 
-def read_failures(path: Path) -> dict[str, int]:
-    if not path.exists():
-        return {}
-    errors: dict[str, int] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            key = f"{row['Method']} {row['Name']}: {row['Error']}"[:160]
-            errors[key] = errors.get(key, 0) + int(row["Occurrences"])
-    return errors
-
-
 def draw_window(outcome: DrillOutcome, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
-    start = outcome.report.started_at
+    start = outcome.result.started_at
     for label, points in outcome.series.items():
         ax.plot([t - start for t, _ in points], [v for _, v in points], label=label, linewidth=1.2)
     w = outcome.window
@@ -350,10 +286,10 @@ def summary_table(outcomes: list[DrillOutcome]) -> str:
     head = ["Drill", "Result", "Failures", "API non-2xx", "Recovery s", "Slowest ms", "201s lost", "unacked rows"]
     rows = [head]
     for o in outcomes:
-        failures = sum(r.failures for r in o.report.rows)
+        failures = sum(r.failures for r in o.result.endpoints)
         statuses = ", ".join(f"{s}:{n:.0f}" for s, n in sorted(o.errors_by_status.items())) or "-"
         rec = "-" if o.recovery_seconds is None else f"{o.recovery_seconds:.1f}"
-        c = o.report.consistency
+        c = o.result.consistency
         lost = "0" if c and c.nothing_lost else "YES"
         unacked = str(c.unacknowledged) if c else "?"
         rows.append([o.drill.name, "PASS" if o.passed else "FAIL", str(failures), statuses, rec,

@@ -6,7 +6,6 @@ for and in what they do while it runs (`during`).
 
 from __future__ import annotations
 
-import json
 import secrets
 import signal
 import sys
@@ -17,16 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from loadlab import report as reporting
+from loadlab import collect, report
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
 from loadlab.presets import Preset
 from loadlab.process import tail
+from loadlab.result import RunResult
 from loadlab.stack import Stack
 
 #: Called once a second while the test runs, with the stack, the Locust run and the seconds elapsed.
 During = Callable[[Stack, LocustRun, float], None]
-#: Called once the report is drawn, while Prometheus and the database are still up.
-After = Callable[[Stack, "reporting.Report"], None]
+#: Called once the result is collected, while Prometheus and the database are still up.
+After = Callable[[Stack, RunResult], None]
 NON_TTY_PROGRESS_EVERY = 5.0
 
 
@@ -34,15 +34,16 @@ def new_run_id(preset: Preset) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{preset.name}-{secrets.token_hex(2)}"
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_lab(
     root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
     during: During | None = None, after: After | None = None, quiet: bool = False,
-) -> reporting.Report:  # fmt: skip
-    """Run one complete lab test and return its (written) report; never leaves a process behind unless `keep`."""
+) -> RunResult:  # fmt: skip
+    """Run one complete lab test and return its result (its report written); never leaves a process behind
+    unless `keep`."""
     run_id = run_id or new_run_id(preset)
     workdir = root / run_id
     workdir.mkdir(parents=True, exist_ok=False)
@@ -51,7 +52,8 @@ def run_lab(
     say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.time()
-    report = reporting.Report(run_id, outdir, preset.describe(), asdict(options), started, started, False, None)
+    result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
+                       versions=collect.versions())  # fmt: skip
     stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48))
     try:
         with stack:
@@ -64,36 +66,39 @@ def run_lab(
                 say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, "
                     f"scenario {options.scenario}, shape {options.shape}")  # fmt: skip
                 run.start()
-                result = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
-                report.started_at, report.ended_at = result.started_at, result.ended_at
-                report.exit_code, report.interrupted = result.exit_code, result.interrupted
-                _finish(report, run, before, stack.row_counts(), stack)
+                locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
+                result.started_at, result.ended_at = locust.started_at, locust.ended_at
+                result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
+                _collect(result, run, before, stack.row_counts(), stack)
                 if after is not None:
-                    after(stack, report)
+                    after(stack, result)
             except KeyboardInterrupt:
-                report.interrupted = True
-                report.ended_at = time.time()
+                result.interrupted = True
+                result.ended_at = time.time()
                 say("interrupted: stopping everything")
-            if keep and not report.interrupted:
+            if keep and not result.interrupted:
                 stack.keep()
-                report.urls = stack.urls()
+                result.urls = stack.urls()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        report.write()
-    return report
+        report.write(result)
+    return result
 
 
-def _finish(report: reporting.Report, run: LocustRun, before: dict, after: dict, stack: Stack) -> None:
-    report.rows = reporting.read_stats(run.files["csv_stats"])
+def _jsonable(options: dict) -> dict:
+    """Load options as JSON values (the thresholds file is a path)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+
+
+def _collect(result: RunResult, run: LocustRun, before: dict[str, int], after: dict[str, int], stack: Stack) -> None:
+    collect.locust_outcome(result, run.files)
     if not run.files["csv_stats"].exists() and run.master is not None:
-        report.problems.append(f"the Locust master wrote no stats (exit {report.exit_code}); its log ends:\n"
+        result.problems.append(f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log ends:\n"
                                + tail(run.master.log_path, 15))  # fmt: skip
-    if run.files["verdict"].exists():
-        report.verdict = json.loads(run.files["verdict"].read_text())
-    report.consistency = reporting.check_consistency(report.verdict, before, after)
+    result.consistency = collect.row_checks(result.verdict, before, after)
     if stack.prometheus is not None:
-        reporting.read_server_figures(report, stack.prometheus.url)
-        reporting.draw_charts(report, stack.prometheus.url)
+        collect.server_figures(result, stack.prometheus.url)
+        collect.chart_data(result, stack.prometheus.url)
 
 
 def _progress_printer(options: LoadOptions, quiet: bool) -> Callable[[Progress], None] | None:

@@ -90,6 +90,7 @@ class LocustRun:
     def files(self) -> dict[str, Path]:
         return {
             "csv_stats": self.outdir / "locust_stats.csv",
+            "csv_failures": self.outdir / "locust_failures.csv",
             "html": self.outdir / "locust.html",
             "json": self.outdir / "locust.json",
             "verdict": self.outdir / "verdict.json",

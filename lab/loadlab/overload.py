@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import os
 import statistics
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
 from loadlab import charts
+from loadlab.drill import DrillOutcome
 from loadlab.loadtest import END_GRACE, LoadOptions, LocustRun
+from loadlab.locust_files import created_seen, read_failures, read_stats, read_verdict
 from loadlab.process import free_port
-from loadlab.report import created_seen, read_stats
 from loadlab.stack import CREATED_BY, Stack
-
-if TYPE_CHECKING:
-    from loadlab.drills import DrillOutcome
 
 #: The tuned preset's capacity knee (users, seed scenario) on the 2-core lab machine, shared with other runs:
 #: `loadlab run --shape capacity --step-users 25 --step-interval 10 -u 600 -t 240 --thresholds
@@ -173,20 +169,10 @@ def users_gone_at(history: Path) -> float | None:
     return last + 1.0 if last is not None else None
 
 
-def failure_kinds(path: Path) -> tuple[int, dict[str, int]]:
-    """(503s, other failures by message) from a Locust `_failures.csv`."""
-    shed, other = 0, {}
-    if not path.exists():
-        return shed, other
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            count = int(row["Occurrences"])
-            if "got 503" in row["Error"]:
-                shed += count
-            else:
-                key = f"{row['Method']} {row['Name']}: {row['Error']}"[:160]
-                other[key] = other.get(key, 0) + count
-    return shed, other
+def failure_kinds(failures: dict[str, int]) -> tuple[int, dict[str, int]]:
+    """(503s, other failures by message) from Locust's failures (`locust_files.read_failures`)."""
+    shed = sum(count for key, count in failures.items() if "got 503" in key)
+    return shed, {key: count for key, count in failures.items() if "got 503" not in key}
 
 
 @dataclass
@@ -243,7 +229,7 @@ class Spike:
         self.ended_at = users_gone_at(self.run.outdir / "locust_stats_history.csv") or self.ended_at
         outcome.window.recovered_at = self.ended_at or outcome.window.recovered_at
         rows = read_stats(self.run.files["csv_stats"])
-        shed, other = failure_kinds(self.run.outdir / "locust_failures.csv")
+        shed, other = failure_kinds(read_failures(self.run.files["csv_failures"]))
         extra["spike_users"] = float(self.users)
         extra["spike_requests"] = float(sum(r.requests for r in rows))
         extra["spike_503"] = float(shed)
@@ -252,10 +238,10 @@ class Spike:
         outcome.client_errors.update({f"spike {k}": v for k, v in other.items()})
         if self.probe is not None:
             extra.update(probe_figures(self.probe.samples, self.started_at, self.ended_at))
-            write_samples(self.probe.samples, outcome.report.outdir / "overload-probe.csv")
+            write_samples(self.probe.samples, outcome.result.outdir / "overload-probe.csv")
         outcome.slowest_ms = max(outcome.slowest_ms, extra["spike_max_ms"], extra.get("probe_max_ms", 0.0))
         self._fold_spike_writes(outcome)
-        start, end = outcome.report.started_at, outcome.report.ended_at
+        start, end = outcome.result.started_at, outcome.result.ended_at
         # 5.0 is a bucket bound: the requests the API itself took over 5 s to answer, exactly.
         window = f"{max(1, int(end - start) + 5)}s"
         slow = charts.query_instant(
@@ -271,21 +257,18 @@ class Spike:
             outcome.series[label] = [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
     def _fold_spike_writes(self, outcome: DrillOutcome) -> None:
-        """The spike's 201s are rows too: add them to what the base run's clients acknowledged, then re-check."""
-        consistency = outcome.report.consistency
-        verdict_path = self.run.files["verdict"] if self.run is not None else None
-        if consistency is None or verdict_path is None or not verdict_path.exists():
-            if consistency is not None:
-                consistency.ok, consistency.note = False, "the spike wrote no verdict: its 201s are unknown"
+        """The spike's 201s are rows too: add them to what the base run's clients acknowledged."""
+        consistency = outcome.result.consistency
+        if consistency is None:
             return
-        seen = created_seen(json.loads(verdict_path.read_text()))
-        ok = True
-        for endpoint, table in CREATED_BY.items():
-            figures = consistency.tables.setdefault(table, {"acknowledged_201": 0, "rows_added": 0})
-            figures["acknowledged_201"] += seen.get(endpoint, 0)
-            ok = ok and figures["acknowledged_201"] == figures["rows_added"]
-        consistency.ok = ok
-        consistency.note = "" if ok else "rows added differ from the 201s the base and spike clients saw"
+        verdict = read_verdict(self.run.files["verdict"]) if self.run is not None else {}
+        if not verdict:
+            consistency.problem = "the spike wrote no verdict: its 201s are unknown"
+            return
+        seen = created_seen(verdict)
+        endpoint_of = {table: endpoint for endpoint, table in CREATED_BY.items()}
+        for check in consistency.rows:
+            check.clients += seen.get(endpoint_of[check.subject], 0)
 
 
 # -- the checks ------------------------------------------------------------------------------------------------

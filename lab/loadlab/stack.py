@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from loadlab import services
 from loadlab.pgbouncer_exporter import pgbouncer_exporter
 from loadlab.presets import Preset
 from loadlab.process import free_port
-from loadlab.services import Api, Exporter, PgBouncer, Postgres, Prometheus, Redis, Service
+from loadlab.services import Api, PgBouncer, Postgres, Prometheus, Redis, Service
 
 STATE_FILE = "state.json"
 #: How long `loadlab down` lets each process group stop politely before SIGKILL.
@@ -39,7 +38,6 @@ class Stack:
         self.jwt_secret = jwt_secret
         self.locust_exporter_port = free_port()
         self.services: list[Service] = []
-        self._exit = ExitStack()
         self._kept = False
         self.postgres: Postgres | None = None
         self.pgbouncer: PgBouncer | None = None
@@ -187,6 +185,3 @@ def _group_alive(pid: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
-
-
-__all__ = ["Stack", "Exporter", "down", "CREATED_BY"]

@@ -17,18 +17,18 @@ LOAD = LoadOptions(users=20, spawn_rate=10, duration=35, workers=2, accounts=20)
 
 def run(tmp_path: Path, name: str) -> drills.DrillOutcome:
     outcome = drills.run_drill(tmp_path, presets.load("tuned"), drills.DRILLS[name], LOAD, quiet=True)
-    assert processes_under(outcome.report.outdir.parent) == []
+    assert processes_under(outcome.result.outdir.parent) == []
     return outcome
 
 
 def test_redis_down_serves_lists_from_postgres_and_the_cache_comes_back(tmp_path: Path) -> None:
     outcome = run(tmp_path, "redis-down")
     assert outcome.failed == []
-    lists = [r for r in outcome.report.rows if r.name == "/posts/" and r.method == "GET"]
+    lists = [r for r in outcome.result.endpoints if r.name == "/posts/" and r.method == "GET"]
     assert lists and lists[0].requests > 0 and lists[0].failures == 0
     assert outcome.extra["cache_errors"] >= 1
     assert outcome.extra["cache_hits_after"] >= 1
-    assert (outcome.report.outdir / "drill-redis-down.png").stat().st_size > 1000
+    assert (outcome.result.outdir / "drill-redis-down.png").stat().st_size > 1000
 
 
 def test_pgbouncer_restart_recovers_fast_with_only_503s(tmp_path: Path) -> None:
@@ -36,15 +36,15 @@ def test_pgbouncer_restart_recovers_fast_with_only_503s(tmp_path: Path) -> None:
     assert outcome.failed == []
     assert outcome.recovery_seconds is not None and outcome.recovery_seconds <= 10
     assert not {s for s in outcome.errors_by_status if s.startswith("5") and s != "503"}
-    assert outcome.report.consistency is not None and outcome.report.consistency.nothing_lost
+    assert outcome.result.consistency is not None and outcome.result.consistency.nothing_lost
 
 
 def test_worker_loss_goes_on_and_marks_the_verdict_suspect(tmp_path: Path) -> None:
     outcome = run(tmp_path, "worker-loss")
     assert outcome.failed == []
-    assert outcome.report.verdict["suspect"] is True
-    assert any("missing" in reason for reason in outcome.report.verdict["suspect_reasons"])
-    assert not outcome.report.interrupted
+    assert outcome.result.verdict["suspect"] is True
+    assert any("missing" in reason for reason in outcome.result.verdict["suspect_reasons"])
+    assert not outcome.result.interrupted
 
 
 def test_recovery_is_measured_from_the_failure_series() -> None:
@@ -56,14 +56,10 @@ def test_recovery_is_measured_from_the_failure_series() -> None:
 
 def test_an_unacknowledged_row_is_not_a_lost_write() -> None:
     """Pure: more rows than 201s (a cut response, a dead worker's unreported 201s) is allowed; fewer never is."""
-    from loadlab.report import check_consistency
+    from loadlab.collect import row_checks
 
     verdict = {"endpoints": [{"method": "POST", "name": "/posts/", "created": 5}]}
-    extra_row = check_consistency(
-        verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 6, "comments": 0, "users": 0}
-    )
+    extra_row = row_checks(verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 6, "comments": 0, "users": 0})
     assert not extra_row.ok and extra_row.nothing_lost and extra_row.unacknowledged == 1
-    missing_row = check_consistency(
-        verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 4, "comments": 0, "users": 0}
-    )
+    missing_row = row_checks(verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 4, "comments": 0, "users": 0})
     assert not missing_row.ok and not missing_row.nothing_lost

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loadlab import drills, overload
+from loadlab.locust_files import read_failures
 from loadlab.overload import Sample
 
 
@@ -53,10 +54,10 @@ def test_failure_kinds_separate_503s_from_everything_else(tmp_path: Path) -> Non
         "GET,/posts/,\"CatchResponseError('expected 200, got 503: ...')\",7\n"
         "GET,/posts/,ConnectionResetError(104),2\n"
     )
-    shed, other = overload.failure_kinds(path)
+    shed, other = overload.failure_kinds(read_failures(path))
     assert shed == 47
     assert other == {"GET /posts/: ConnectionResetError(104)": 2}
-    assert overload.failure_kinds(tmp_path / "missing.csv") == (0, {})
+    assert overload.failure_kinds(read_failures(tmp_path / "missing.csv")) == (0, {})
 
 
 def test_the_spike_ends_when_its_users_are_gone_not_when_its_master_exits(tmp_path: Path) -> None:

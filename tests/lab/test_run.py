@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadlab.dashboards import live_problems
+from loadlab.result import RunResult
 from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, processes_under
 
 pytestmark = pytest.mark.e2e
@@ -97,15 +98,19 @@ def test_report_has_every_part(finished_run: tuple[subprocess.CompletedProcess[s
     summary = json.loads((report / "summary.json").read_text())
     assert summary["verdict"]["passed"] is True
     assert summary["interrupted"] is False
+    # Every status the clients saw is in the result: per endpoint, they add up to Locust's request count.
+    result = RunResult.load(report / "summary.json")
+    assert all(sum(e.statuses.values()) == e.requests > 0 for e in result.endpoints), result.endpoints
+    assert {c.file for c in result.charts if c.series} == {p.name for p in pngs}
 
 
 def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, run_dir = finished_run
-    consistency = json.loads((run_dir / "report" / "summary.json").read_text())["consistency"]
-    assert consistency["ok"] is True, consistency
-    posts = consistency["tables"]["posts"]
-    assert posts["acknowledged_201"] > 0
-    assert posts["acknowledged_201"] == posts["rows_added"]
+    result = RunResult.load(run_dir / "report" / "summary.json")
+    assert result.consistency is not None and result.consistency.ok, result.consistency
+    [posts] = [c for c in result.consistency.rows if c.subject == "posts"]
+    assert posts.clients > 0
+    assert posts.clients == posts.server
 
 
 def test_nothing_is_left_running(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:

@@ -1,0 +1,217 @@
+"""The result of one lab run as plain data: dataclasses that go to JSON and come back from it.
+
+`collect.py` fills a `RunResult` from the live stack; `report.py` renders it (text, Markdown, JSON, HTML, PNGs)
+and nothing else. Nothing here talks to a process, so a stored `summary.json` renders the same report again:
+`report.write(RunResult.load(path))`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULT_VERSION = 1
+
+
+@dataclass
+class Endpoint:
+    """One endpoint as the clients saw it: Locust's own counts and percentiles, and every status it got."""
+
+    method: str
+    name: str
+    requests: int
+    failures: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    rps: float
+    max_ms: float = 0.0
+    #: `{"200": n, "503": n, "0": n}` (0 = no response), from the load suite's verdict.
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+@dataclass
+class Series:
+    label: str
+    #: `[seconds since the run started, value in the chart's unit]`
+    points: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class Chart:
+    """One chart's data: the dashboard panel it copies, and every series Prometheus returned for the run."""
+
+    title: str
+    unit: str
+    file: str  # the PNG's name in the report folder
+    source: str = ""  # "<dashboard> / <panel>"
+    series: list[Series] = field(default_factory=list)
+
+
+@dataclass
+class CountCheck:
+    """One count the clients saw against the server's own count of the same thing.
+
+    `server` is None when the server's count is unknown (the note says why): that is never ok.
+    """
+
+    kind: str  # ROWS, REASON_503 or STATUS
+    subject: str  # a table, a 503 reason, a status code
+    clients: int
+    server: int | None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.server is not None and self.clients == self.server
+
+
+ROWS = "201s vs rows"
+
+
+@dataclass
+class Consistency:
+    """Every count the clients saw, checked against the server (see `CountCheck`).
+
+    `ok` is the strict check of a normal run: every count equal. Under a fault a write can commit while its 201
+    never reaches the client (a cut connection, a killed load-generator worker that had not reported yet): that
+    is an *unacknowledged* write, not a lost one. A *lost* write (a 201 with no row) is never acceptable.
+    """
+
+    checks: list[CountCheck] = field(default_factory=list)
+    problem: str = ""  # why the check could not be made at all
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def mismatches(self) -> list[CountCheck]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def rows(self) -> list[CountCheck]:
+        return [c for c in self.checks if c.kind == ROWS]
+
+    @property
+    def nothing_lost(self) -> bool:
+        rows = self.rows
+        return bool(rows) and all(c.server is not None and c.clients <= c.server for c in rows)
+
+    @property
+    def unacknowledged(self) -> int:
+        return sum(max(0, (c.server or 0) - c.clients) for c in self.rows)
+
+
+@dataclass
+class Machine:
+    """What the figures were measured on, so runs from two machines can be compared."""
+
+    cores: int
+    usable_cpus: float  # affinity, capped by a CPU quota
+    cpu_model: str
+    cpu_quota: str  # "none", or the quota and where it was read
+    bcrypt_cost10_ms: float  # one bcrypt verify at cost 10 (median)
+    python_loop_ms: float  # a fixed pure-Python loop (see fingerprint.py)
+    python: str = ""
+    kernel: str = ""
+
+
+@dataclass
+class Finding:
+    """One saturated resource: the figures that show it, the rule that decided it, what to change."""
+
+    resource: str
+    rule: str
+    evidence: dict[str, float] = field(default_factory=dict)
+    next_step: str = ""
+
+
+@dataclass
+class Diagnosis:
+    """Which resource saturated first (issue 19); every rendering shows it first."""
+
+    headline: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    report_dir: str
+    preset: dict[str, Any]
+    options: dict[str, Any]
+    started_at: float
+    ended_at: float
+    interrupted: bool = False
+    locust_exit_code: int | None = None
+    diagnosis: Diagnosis | None = None
+    machine: Machine | None = None
+    #: The load suite's verdict JSON as the master wrote it (see docs/contracts.md).
+    verdict: dict[str, Any] = field(default_factory=dict)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    #: Why requests failed, as the clients saw it: "METHOD name: message" -> occurrences.
+    failures: dict[str, int] = field(default_factory=dict)
+    consistency: Consistency | None = None
+    #: What the API's metrics said over the run (pool wait, executor wait, cache hit ratio...), None = no data.
+    server: dict[str, float | None] = field(default_factory=dict)
+    charts: list[Chart] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    #: Services left running by `--keep`: name -> URL.
+    urls: dict[str, str] = field(default_factory=dict)
+    version: int = RESULT_VERSION
+
+    @property
+    def outdir(self) -> Path:
+        return Path(self.report_dir)
+
+    @property
+    def verdict_passed(self) -> bool:
+        return bool(self.verdict.get("passed", False))
+
+    @property
+    def passed(self) -> bool:
+        consistent = self.consistency is not None and self.consistency.ok
+        return self.verdict_passed and consistent and not self.interrupted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return _build(cls, data)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunResult:
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def _build(kind: Any, data: Any) -> Any:
+    """`data` (parsed JSON) as an instance of the type `kind`: dataclasses, lists, dicts and optionals nest."""
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        hints = typing.get_type_hints(kind)
+        init = {f.name for f in dataclasses.fields(kind) if f.init}
+        return kind(**{name: _build(hints[name], value) for name, value in data.items() if name in init})
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        if data is None:
+            return None
+        return _build(next(a for a in args if a is not type(None)), data)
+    if origin is list:
+        return [_build(args[0], item) for item in data]
+    if origin is dict:
+        return {key: _build(args[1], value) for key, value in data.items()}
+    return data
