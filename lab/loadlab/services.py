@@ -8,6 +8,7 @@ use these same classes, so what the tests prove is what the lab runs.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -62,6 +64,11 @@ def service_dir(workdir: Path, name: str, user: str | None) -> Path:
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
         return response.status == 200
+
+
+def _has_result(url: str, timeout: float = 1.0) -> bool:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
+        return bool(json.load(response)["data"]["result"])
 
 
 class Service:
@@ -339,6 +346,14 @@ class Prometheus(Service):
         self.process.wait_ready(lambda: http_ok(f"{self.url}/-/ready"), START_TIMEOUT)
         return self
 
+    def wait_scraped(self, job: str, timeout: float = START_TIMEOUT) -> None:
+        """Wait for the first scrape of `job`. Prometheus hands new targets to its scrapers about 5 s after it
+        is ready: a run started at once kept no sample of its first seconds (a login burst's 503s were in the
+        first sample of the counter, so `increase()` over the run saw none of them)."""
+        assert self.process is not None, "start() first"
+        query = urllib.parse.urlencode({"query": f'up{{job="{job}"}}'})
+        self.process.wait_ready(lambda: _has_result(f"{self.url}/api/v1/query?{query}"), timeout)
+
 
 class Api(Service):
     """The board API (`python -m board serve`), configured only through its `BOARD_` environment."""
@@ -353,6 +368,11 @@ class Api(Service):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the API's own metrics are read (the report scrapes it directly before and after a run)."""
+        return f"{self.url}/metrics"
 
     def run(self, argv: Sequence[str], timeout: float = 300.0) -> None:
         """Run one of the API's CLI commands (migrate, seed-users) with the API's environment."""

@@ -97,6 +97,9 @@ class Stack:
         jobs = {"api": [f"127.0.0.1:{api.port}"], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
         log("starting prometheus")
         self.prometheus = self._started(Prometheus(wd, jobs, rule_files=rule_files()).start())  # type: ignore[assignment]
+        assert self.prometheus is not None
+        log("waiting for prometheus' first scrape of the api")
+        self.prometheus.wait_scraped("api")
         return self
 
     def stop(self) -> None:
