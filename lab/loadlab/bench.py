@@ -25,11 +25,11 @@ from typing import Any
 import bcrypt
 import httpx
 
-from loadlab import charts, presets
+from loadlab import charts, consistency, fingerprint, presets
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
-from loadlab.report import markdown_table, text_table
-from loadlab.result import RunResult
+from loadlab.report import machine_line, markdown_table, text_table
+from loadlab.result import Machine, RunResult
 from loadlab.stack import Stack
 
 SLO_FILE = Path(__file__).parent / "bench_files" / "slo.yaml"
@@ -120,6 +120,8 @@ class Probe:
         self.base_url = base_url
         self.latencies_ms: list[float] = []
         self.errors = 0
+        #: Every response (endpoint, status, text of a 503): the server counts these requests too.
+        self.responses: list[tuple[str, int, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -131,7 +133,7 @@ class Probe:
         self._thread.join(30)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+        with httpx.Client(base_url=self.base_url, timeout=30, event_hooks={"response": [self._record]}) as client:
             token = client.post("/auth/login", data={"username": "user1", "password": "pass1"}).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
             post_id = client.post("/posts/", json={"title": "probe", "content": "probe"}, headers=headers).json()["id"]
@@ -147,6 +149,10 @@ class Probe:
                 i += 1
                 self._stop.wait(PROBE_INTERVAL)
 
+    def _record(self, response: httpx.Response) -> None:
+        text = response.read().decode(errors="replace") if response.status_code == 503 else ""
+        self.responses.append((f"{response.request.method} {response.request.url.path}", response.status_code, text))
+
     def p99(self) -> float | None:
         if len(self.latencies_ms) < 2:
             return None
@@ -159,13 +165,15 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     out.mkdir(parents=True)
     chosen = {name: presets.load(name) for name in plan.presets}
     tuned = chosen[plan.presets[-1]]
-    results = Results(plan=asdict(plan), machine={"cpus": os.cpu_count(), "uname": " ".join(os.uname())})
+    say("bench: measuring the machine (bcrypt cost 10, a Python loop)")
+    machine = fingerprint.measure()
+    results = Results(plan=asdict(plan), machine=asdict(machine))
 
     def lab(preset: presets.Preset, tag: str, **kw: Any) -> RunResult:
-        during, after = kw.pop("during", None), kw.pop("after", None)
+        hooks = {hook: kw.pop(hook, None) for hook in ("during", "ended", "after")}
         options = LoadOptions(workers=plan.workers, accounts=plan.accounts, **kw)
         say(f"bench: {tag} ({preset.name}, {options.users} users, {options.duration} s, {options.scenario})")
-        report = run_lab(out, preset, options, run_id=tag, quiet=True, during=during, after=after)
+        report = run_lab(out, preset, options, run_id=tag, quiet=True, machine=machine, **hooks)
         results.runs[tag] = str(report.outdir)
         if report.interrupted:
             raise KeyboardInterrupt
@@ -222,9 +230,13 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
             probe_box.append(Probe(stack.api.url))
             probe_box[0].start()
 
-    def stop_probe(stack: Stack, report: RunResult) -> None:
+    def stop_probe(stack: Stack) -> None:
         if probe_box:
             probe_box[0].stop()
+
+    def count_probe(stack: Stack, result: RunResult) -> None:
+        if probe_box:
+            consistency.recheck(result, consistency.response_counts(probe_box[0].responses))
 
     limit = results.bcrypt[tuned.env.get("BOARD_BCRYPT_ROUNDS", "12")]
     # Offer half again the bcrypt limit: each storm user logs in about once a second (wait 0.5-1.5 s).
@@ -232,7 +244,8 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     if plan.storm_sized_by_limit:
         storm_users = max(storm_users, int(limit * STORM_OVERSUPPLY * STORM_MEAN_WAIT))
     storm = lab(tuned, "login-storm", users=storm_users, spawn_rate=storm_users,
-                duration=plan.storm_seconds, scenario="login-storm", during=start_probe, after=stop_probe)  # fmt: skip
+                duration=plan.storm_seconds, scenario="login-storm", during=start_probe, ended=stop_probe,
+                after=count_probe)  # fmt: skip
     if probe_box:
         probe_box[0].stop()
     logins = next((r for r in storm.endpoints if r.name == "/auth/login"), None)
@@ -297,13 +310,21 @@ def endpoint_rows(r: Results) -> list[list[str]]:
 
 def write(out: Path, results: Results) -> None:
     (out / "bench.json").write_text(json.dumps(asdict(results), indent=2, default=str))
-    md = ["# loadlab bench", "", f"Machine: {results.machine}", "", markdown_table(figure_rows(results)), "",
+    md = ["# loadlab bench", "", machine_text(results).replace("machine:", "**Machine**:", 1), "",
+          markdown_table(figure_rows(results)), "",
           "## The seed's test per endpoint", "", markdown_table(endpoint_rows(results)), ""]  # fmt: skip
     md += [f"- {tag}: `{path}`" for tag, path in results.runs.items()]
     (out / "bench.md").write_text("\n".join(md) + "\n")
 
 
+def machine_text(results: Results) -> str:
+    """The fingerprint line (every bench and report starts with it), from bench.json's `machine`."""
+    return machine_line(Machine(**results.machine)) if results.machine else "machine: not measured"
+
+
 def print_results(results: Results) -> None:
+    print(machine_text(results))
+    print()
     print(text_table(figure_rows(results)))
     print()
     print(text_table(endpoint_rows(results)))

@@ -12,9 +12,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from loadlab import charts, dashboards, locust_files
-from loadlab.result import ROWS, Consistency, CountCheck, RunResult
-from loadlab.stack import CREATED_BY
+from loadlab import charts, consistency, dashboards, locust_files
+from loadlab.api_counts import Delta
+from loadlab.result import RunResult
 
 #: How long to wait, after the load, for a scrape of the API that carries the run's final counters.
 SETTLE_TIMEOUT = 30.0
@@ -26,7 +26,6 @@ SERVER_FIGURES = {
     "pool wait mean (s)": "sum(increase(board_db_pool_checkout_wait_seconds_sum[{w}]))"
     " / clamp_min(sum(increase(board_db_pool_checkout_wait_seconds_count[{w}])), 1)",
     "pool timeouts": "sum(increase(board_db_pool_checkout_timeouts_total[{w}]))",
-    "503s sent": "sum(increase(board_overload_rejections_total[{w}]))",
     "executor wait p95 (s)": "histogram_quantile(0.95, sum by (le) "
     "(increase(board_executor_wait_seconds_bucket[{w}])))",
     "api /metrics answered (ratio)": 'avg_over_time(up{{job="api"}}[{w}])',
@@ -38,22 +37,19 @@ SERVER_FIGURES = {
 def locust_outcome(result: RunResult, files: dict[str, Path]) -> None:
     """Endpoints (with every status the clients saw), the verdict and the failure reasons from the master's files."""
     result.verdict = locust_files.read_verdict(files["verdict"])
-    result.endpoints = locust_files.read_stats(files["csv_stats"])
-    statuses = locust_files.statuses_by_endpoint(result.verdict)
-    for endpoint in result.endpoints:
-        endpoint.statuses = statuses.get(endpoint.key, {})
+    result.endpoints = locust_files.read_endpoints(files["csv_stats"], result.verdict)
     result.failures = locust_files.read_failures(files["csv_failures"])
 
 
-def row_checks(verdict: dict, before: dict[str, int], after: dict[str, int]) -> Consistency:
-    """Every 201 a client saw must be a new row, per table; more rows than 201s only if a response was lost."""
-    if not verdict:
-        return Consistency(problem="no verdict file: the 201s the clients saw are unknown")
-    seen = locust_files.created_seen(verdict)
-    return Consistency([
-        CountCheck(ROWS, table, seen.get(endpoint, 0), after.get(table, 0) - before.get(table, 0))
-        for endpoint, table in CREATED_BY.items()
-    ])  # fmt: skip
+def counts(result: RunResult, api: Delta | None, rows_before: dict[str, int], rows_after: dict[str, int],
+           why_unknown: str = "") -> None:  # fmt: skip
+    """Both sides' counts, their comparison, and (for a failed verdict) its dominant cause."""
+    if result.verdict:
+        result.client_counts = consistency.client_counts(result.endpoints, result.failures)
+    result.server_counts = consistency.server_counts(api, rows_before, rows_after, why_unknown)
+    result.consistency = consistency.check(result.client_counts, result.server_counts)
+    if result.verdict and not result.verdict_passed:
+        result.dominant_cause = consistency.dominant_cause(result)
 
 
 def versions() -> dict[str, str]:

@@ -36,7 +36,8 @@ class Drill:
     users: int | None = None
     #: Drill-specific figures, called with the outcome and Prometheus' URL before recovery is measured.
     analyse_more: Callable[[DrillOutcome, str], None] | None = None
-    #: Stops whatever the drill started itself, however the run ended.
+    #: Stops whatever the drill started itself: once the base load has ended (before the server's counts are
+    #: read, so they cover the drill's own requests), and again however the run ended.
     cleanup: Callable[[], None] | None = None
 
 

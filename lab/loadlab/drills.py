@@ -186,15 +186,19 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
 
     outcome_box: list[DrillOutcome] = []
 
+    def stop_own_load() -> None:
+        if drill.cleanup is not None:
+            drill.cleanup()
+
     def after(stack: Stack, result: RunResult) -> None:
         assert stack.prometheus is not None
         outcome_box.append(analyse(drill, result, window, stack.prometheus.url))
 
     try:
-        result = run_lab(root, preset, options, during=during, after=after, quiet=quiet, run_id=None)
+        result = run_lab(root, preset, options, during=during, ended=lambda _: stop_own_load(), after=after,
+                         quiet=quiet, run_id=None)  # fmt: skip
     finally:
-        if drill.cleanup is not None:
-            drill.cleanup()
+        stop_own_load()
     outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, result, window, failed=["the run did not finish"])
     if not window.injected_at:
         outcome.failed.append("the fault was never injected (the run ended early)")
@@ -208,12 +212,8 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
 
 def analyse(drill: Drill, result: RunResult, window: Window, prometheus: str) -> DrillOutcome:
     outcome = DrillOutcome(drill, result, window)
-    span = f"{max(1, int(result.ended_at - result.started_at) + 5)}s"
     end = result.ended_at
-    for row in charts.query_instant(
-        prometheus, f'sum by (status) (increase(board_http_requests_total{{status!~"2.."}}[{span}]))', end
-    ):
-        outcome.errors_by_status[row["metric"].get("status", "?")] = round(float(row["value"][1]), 1)
+    outcome.errors_by_status = api_errors_by_status(result, prometheus)
     outcome.client_errors = dict(result.failures)
     outcome.slowest_ms = max((r.max_ms for r in result.endpoints), default=0.0)
     step = 1.0
@@ -237,6 +237,18 @@ def analyse(drill: Drill, result: RunResult, window: Window, prometheus: str) ->
         )
     draw_window(outcome, result.outdir / f"drill-{drill.name}.png")
     return outcome  # fmt: skip
+
+
+def api_errors_by_status(result: RunResult, prometheus: str) -> dict[str, float]:
+    """The API's non-2xx answers by status: its exact counts when known, else (the API restarted and its
+    counters started again) Prometheus' estimate over the run."""
+    server = result.server_counts
+    if server is not None and not server.unknown:
+        return {status: float(n) for status, n in server.statuses.items() if not status.startswith("2") and n}
+    span = f"{max(1, int(result.ended_at - result.started_at) + 5)}s"
+    expr = f'sum by (status) (increase(board_http_requests_total{{status!~"2.."}}[{span}]))'
+    return {row["metric"].get("status", "?"): round(float(row["value"][1]), 1)
+            for row in charts.query_instant(prometheus, expr, result.ended_at)}  # fmt: skip
 
 
 def _points(result: list[dict]) -> list[tuple[float, float]]:

@@ -16,15 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from loadlab import collect, report
+from loadlab import api_counts, collect, fingerprint, report
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
 from loadlab.presets import Preset
 from loadlab.process import tail
-from loadlab.result import RunResult
+from loadlab.result import Machine, RunResult
 from loadlab.stack import Stack
 
 #: Called once a second while the test runs, with the stack, the Locust run and the seconds elapsed.
 During = Callable[[Stack, LocustRun, float], None]
+#: Called once the load has ended, before the server's counts are read: stop any load of your own (a probe).
+Ended = Callable[[Stack], None]
 #: Called once the result is collected, while Prometheus and the database are still up.
 After = Callable[[Stack, RunResult], None]
 NON_TTY_PROGRESS_EVERY = 5.0
@@ -40,10 +42,11 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def run_lab(
     root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
-    during: During | None = None, after: After | None = None, quiet: bool = False,
+    during: During | None = None, ended: Ended | None = None, after: After | None = None, quiet: bool = False,
+    machine: Machine | None = None,
 ) -> RunResult:  # fmt: skip
     """Run one complete lab test and return its result (its report written); never leaves a process behind
-    unless `keep`."""
+    unless `keep`. `machine`: the fingerprint, when the caller took it already (else it is taken first)."""
     run_id = run_id or new_run_id(preset)
     workdir = root / run_id
     workdir.mkdir(parents=True, exist_ok=False)
@@ -51,16 +54,20 @@ def run_lab(
     outdir = workdir / "report"
     say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    if machine is None:
+        say("measuring the machine (bcrypt cost 10, a Python loop)")
+        machine = fingerprint.measure()
     started = time.time()
     result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
-                       versions=collect.versions())  # fmt: skip
+                       machine=machine, versions=collect.versions())  # fmt: skip
     stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48))
     try:
         with stack:
             try:
                 stack.start(say)
+                assert stack.api is not None and stack.api.process is not None
                 before = stack.row_counts()
-                assert stack.api is not None
+                api_before, api_pid = api_counts.scrape(stack.api.metrics_url), stack.api.process.pid
                 run = LocustRun(workdir, outdir, stack.api.url, options, exporter_port=stack.locust_exporter_port,
                                 run_id=run_id)  # fmt: skip
                 say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, "
@@ -69,7 +76,11 @@ def run_lab(
                 locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
                 result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
-                _collect(result, run, before, stack.row_counts(), stack)
+                if ended is not None:
+                    ended(stack)
+                api_delta, why_unknown = _api_delta(stack, api_before, api_pid)
+                _collect(result, run, stack)
+                collect.counts(result, api_delta, before, stack.row_counts(), why_unknown)
                 if after is not None:
                     after(stack, result)
             except KeyboardInterrupt:
@@ -90,12 +101,22 @@ def _jsonable(options: dict) -> dict:
     return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
 
 
-def _collect(result: RunResult, run: LocustRun, before: dict[str, int], after: dict[str, int], stack: Stack) -> None:
+def _api_delta(stack: Stack, before: api_counts.Snapshot, pid: int | None) -> tuple[api_counts.Delta | None, str]:
+    """What the API counted since `before`, or why that is unknown (restarted, or its metrics do not answer)."""
+    assert stack.api is not None
+    if stack.api.process is None or stack.api.process.pid != pid:
+        return None, "the API was restarted during the run: its counters started again"
+    try:
+        return api_counts.delta(before, api_counts.scrape(stack.api.metrics_url)), ""
+    except OSError as exc:
+        return None, f"the API's metrics did not answer after the run: {exc}"
+
+
+def _collect(result: RunResult, run: LocustRun, stack: Stack) -> None:
     collect.locust_outcome(result, run.files)
     if not run.files["csv_stats"].exists() and run.master is not None:
         result.problems.append(f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log ends:\n"
                                + tail(run.master.log_path, 15))  # fmt: skip
-    result.consistency = collect.row_checks(result.verdict, before, after)
     if stack.prometheus is not None:
         collect.server_figures(result, stack.prometheus.url)
         collect.chart_data(result, stack.prometheus.url)

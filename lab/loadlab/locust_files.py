@@ -42,7 +42,7 @@ def read_failures(path: Path) -> dict[str, int]:
     errors: dict[str, int] = {}
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
-            key = f"{row['Method']} {row['Name']}: {row['Error']}"[:160]
+            key = f"{row['Method']} {row['Name']}: {row['Error']}"
             errors[key] = errors.get(key, 0) + int(row["Occurrences"])
     return errors
 
@@ -50,6 +50,15 @@ def read_failures(path: Path) -> dict[str, int]:
 def read_verdict(path: Path) -> dict[str, Any]:
     """The load suite's verdict JSON, or {} when the master wrote none."""
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_endpoints(stats_csv: Path, verdict: dict[str, Any]) -> list[Endpoint]:
+    """Locust's per-endpoint figures, each with every status the clients saw (from the verdict)."""
+    endpoints = read_stats(stats_csv)
+    statuses = statuses_by_endpoint(verdict)
+    for endpoint in endpoints:
+        endpoint.statuses = statuses.get(endpoint.key, {})
+    return endpoints
 
 
 def statuses_by_endpoint(verdict: dict[str, Any]) -> dict[str, dict[str, int]]:

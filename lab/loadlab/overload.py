@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 
-from loadlab import charts
+from loadlab import charts, consistency
 from loadlab.drill import DrillOutcome
 from loadlab.loadtest import END_GRACE, LoadOptions, LocustRun
-from loadlab.locust_files import created_seen, read_failures, read_stats, read_verdict
+from loadlab.locust_files import read_endpoints, read_failures, read_stats, read_verdict
 from loadlab.process import free_port
-from loadlab.stack import CREATED_BY, Stack
+from loadlab.stack import Stack
 
 #: The tuned preset's capacity knee (users, seed scenario) on the 2-core lab machine, shared with other runs:
 #: `loadlab run --shape capacity --step-users 25 --step-interval 10 -u 600 -t 240 --thresholds
@@ -67,6 +67,7 @@ class Sample:
     name: str
     status: int  # 0 = no response (connection error or timeout)
     ms: float
+    text: str = ""  # a 503's body: its text names the overload reason
 
 
 class ShedProbe:
@@ -98,23 +99,24 @@ class ShedProbe:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=PROBE_TIMEOUT, limits=limits) as client:
             await asyncio.gather(*(self._run(client, i) for i in range(self.clients)))
 
-    async def _send(self, client: httpx.AsyncClient, i: int) -> tuple[str, int]:
+    async def _send(self, client: httpx.AsyncClient, i: int) -> tuple[str, httpx.Response]:
         if i % PAGE_EVERY == PAGE_EVERY - 1:
             # Not the cached first page: a limit other than the default goes to Postgres every time.
-            return "GET /posts/?limit=5", (await client.get("/posts/", params={"limit": 5})).status_code
+            return "GET /posts/?limit=5", await client.get("/posts/", params={"limit": 5})
         n = i % self.accounts + 1
         form = {"username": f"user{n}", "password": f"pass{n}"}
-        return "POST /auth/login", (await client.post("/auth/login", data=form)).status_code
+        return "POST /auth/login", await client.post("/auth/login", data=form)
 
     async def _run(self, client: httpx.AsyncClient, offset: int) -> None:
         i = offset
         while not self._stop.is_set():
             at, started = time.time(), time.perf_counter()
             try:
-                name, status = await self._send(client, i)
+                name, response = await self._send(client, i)
+                status, text = response.status_code, response.text if response.status_code == 503 else ""
             except httpx.HTTPError as exc:
-                name, status = type(exc).__name__, 0
-            self.samples.append(Sample(at, name, status, (time.perf_counter() - started) * 1000))
+                name, status, text = type(exc).__name__, 0, ""
+            self.samples.append(Sample(at, name, status, (time.perf_counter() - started) * 1000, text))
             i += 1
             await asyncio.sleep(PROBE_INTERVAL)
 
@@ -240,7 +242,7 @@ class Spike:
             extra.update(probe_figures(self.probe.samples, self.started_at, self.ended_at))
             write_samples(self.probe.samples, outcome.result.outdir / "overload-probe.csv")
         outcome.slowest_ms = max(outcome.slowest_ms, extra["spike_max_ms"], extra.get("probe_max_ms", 0.0))
-        self._fold_spike_writes(outcome)
+        self._count_own_requests(outcome)
         start, end = outcome.result.started_at, outcome.result.ended_at
         # 5.0 is a bucket bound: the requests the API itself took over 5 s to answer, exactly.
         window = f"{max(1, int(end - start) + 5)}s"
@@ -256,19 +258,20 @@ class Spike:
             result = charts.query_range(prometheus, expr, start, end, 1.0)
             outcome.series[label] = [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
-    def _fold_spike_writes(self, outcome: DrillOutcome) -> None:
-        """The spike's 201s are rows too: add them to what the base run's clients acknowledged."""
-        consistency = outcome.result.consistency
-        if consistency is None:
-            return
+    def _count_own_requests(self, outcome: DrillOutcome) -> None:
+        """The spike's and the probe's requests reached the API too: add them to what the clients saw."""
+        result = outcome.result
         verdict = read_verdict(self.run.files["verdict"]) if self.run is not None else {}
-        if not verdict:
-            consistency.problem = "the spike wrote no verdict: its 201s are unknown"
+        if not verdict or self.run is None:
+            if result.consistency is not None:
+                result.consistency.problem = "the spike wrote no verdict: what its clients saw is unknown"
             return
-        seen = created_seen(verdict)
-        endpoint_of = {table: endpoint for endpoint, table in CREATED_BY.items()}
-        for check in consistency.rows:
-            check.clients += seen.get(endpoint_of[check.subject], 0)
+        spike = consistency.client_counts(read_endpoints(self.run.files["csv_stats"], verdict),
+                                          read_failures(self.run.files["csv_failures"]))  # fmt: skip
+        probe = consistency.response_counts(
+            (s.name, s.status, s.text) for s in (self.probe.samples if self.probe is not None else [])
+        )
+        consistency.recheck(result, spike.plus(probe))
 
 
 # -- the checks ------------------------------------------------------------------------------------------------

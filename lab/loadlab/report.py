@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from loadlab import charts
-from loadlab.result import Consistency, Endpoint, Machine, RunResult
+from loadlab.result import REASON_503, ROWS, STATUS, Consistency, CountCheck, Endpoint, Machine, RunResult
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -29,11 +29,24 @@ def table(rows: list[Endpoint]) -> list[list[str]]:
 
 
 def consistency_table(consistency: Consistency) -> list[list[str]]:
+    """The checks that counted something or broke; the ones at 0 on both sides are one closing row."""
     rows = [["Check", "What", "Clients saw", "Server counted", "Result"]]
+    quiet = 0
     for c in consistency.checks:
+        if c.ok and c.clients == 0:
+            quiet += 1
+            continue
         server = "unknown" if c.server is None else str(c.server)
         rows.append([c.kind, c.subject, str(c.clients), server, ("ok" if c.ok else "MISMATCH") + _note(c.note)])
+    if quiet:
+        rows.append(["...", f"{quiet} more (every reason and status checked)", "0", "0", "ok"])
     return rows
+
+
+def check_label(c: CountCheck) -> str:
+    return {ROWS: f"{c.subject} rows", REASON_503: f"503 {c.subject}", STATUS: f"status {c.subject}"}.get(
+        c.kind, f"{c.kind} {c.subject}"
+    )
 
 
 def _note(note: str) -> str:
@@ -60,25 +73,29 @@ def verdict_line(result: RunResult) -> str:
     if not verdict:
         return "missing"
     state = "PASS" if verdict.get("passed") else "FAIL"
+    if result.dominant_cause:
+        state += f": {result.dominant_cause}"
     if verdict.get("suspect"):
         state += " (suspect: " + "; ".join(verdict.get("suspect_reasons", [])) + ")"
     broken = verdict.get("broken", [])
-    return state + ("; " + "; ".join(broken[:5]) if broken else "")
+    return state + ("; broken: " + "; ".join(broken[:5]) if broken else "")
 
 
 def consistency_line(consistency: Consistency) -> str:
     if consistency.problem:
         return f"BROKEN ({consistency.problem})"
     if consistency.ok:
-        return "ok (" + ", ".join(f"{c.subject} {c.clients}" for c in consistency.rows) + " 201s = rows)"
-    wrong = "; ".join(f"{c.kind} {c.subject}: clients {c.clients}, server {c.server}" for c in consistency.mismatches)
+        counted = ", ".join(f"{check_label(c)} {c.clients}" for c in consistency.checks if c.clients)
+        return f"ok ({len(consistency.checks)} counts agree" + (f": {counted})" if counted else ")")
+    wrong = "; ".join(f"{check_label(c)}: clients {c.clients}, server {'unknown' if c.server is None else c.server}"
+                      for c in consistency.mismatches)  # fmt: skip
     return f"BROKEN ({wrong})"
 
 
 def machine_line(machine: Machine) -> str:
     return (f"machine: {machine.cpu_model}, {machine.cores} cores ({machine.usable_cpus:g} usable, quota "
             f"{machine.cpu_quota}); bcrypt cost-10 verify {machine.bcrypt_cost10_ms:.0f} ms, "
-            f"Python loop {machine.python_loop_ms:.0f} ms")  # fmt: skip
+            f"Python loop {machine.python_loop_ms:.0f} ms; load average {machine.load_average:g}")  # fmt: skip
 
 
 def diagnosis_lines(result: RunResult) -> list[str]:

@@ -76,6 +76,32 @@ class CountCheck:
 
 
 ROWS = "201s vs rows"
+REASON_503 = "503s by reason"
+STATUS = "responses by status"
+
+
+@dataclass
+class Counts:
+    """What one side counted over the run: the clients (the load suite, plus any probe of a drill) or the server.
+
+    `statuses`: responses by HTTP status (`"503"`; the clients' `"0"` is no response). `reasons_503`: 503s by the
+    API's `board_overload_rejections_total` reason, `"other"` for a 503 that is no overload (database
+    unavailable). `rows`: the clients' 201s, or the rows added, per table. `unknown`: why this side's statuses
+    and reasons could not be counted (the API restarted, its metrics did not answer), empty when they were.
+    """
+
+    statuses: dict[str, int] = field(default_factory=dict)
+    reasons_503: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    unknown: str = ""
+
+    def plus(self, other: Counts) -> Counts:
+        def add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+
+        unknown = "; ".join(u for u in (self.unknown, other.unknown) if u)
+        return Counts(add(self.statuses, other.statuses), add(self.reasons_503, other.reasons_503),
+                      add(self.rows, other.rows), unknown)  # fmt: skip
 
 
 @dataclass
@@ -122,6 +148,7 @@ class Machine:
     cpu_quota: str  # "none", or the quota and where it was read
     bcrypt_cost10_ms: float  # one bcrypt verify at cost 10 (median)
     python_loop_ms: float  # a fixed pure-Python loop (see fingerprint.py)
+    load_average: float = 0.0  # 1-minute load average when measured: was the machine quiet?
     python: str = ""
     kernel: str = ""
 
@@ -158,9 +185,14 @@ class RunResult:
     machine: Machine | None = None
     #: The load suite's verdict JSON as the master wrote it (see docs/contracts.md).
     verdict: dict[str, Any] = field(default_factory=dict)
+    #: When the verdict failed: what weighed most (which endpoint, which status or 503 reason, which limit).
+    dominant_cause: str = ""
     endpoints: list[Endpoint] = field(default_factory=list)
     #: Why requests failed, as the clients saw it: "METHOD name: message" -> occurrences.
     failures: dict[str, int] = field(default_factory=dict)
+    #: What the clients and the server each counted; `consistency` is their comparison.
+    client_counts: Counts | None = None
+    server_counts: Counts | None = None
     consistency: Consistency | None = None
     #: What the API's metrics said over the run (pool wait, executor wait, cache hit ratio...), None = no data.
     server: dict[str, float | None] = field(default_factory=dict)

@@ -34,7 +34,7 @@ def sample_result(report_dir: Path, *, passed: bool = True) -> RunResult:
             "the bcrypt executor saturated first",
             [Finding("bcrypt executor", "queue wait p95 > 0.5 s", {"executor wait p95 (s)": 2.4}, "BOARD_WORKERS")],
         ),
-        machine=Machine(2, 2.0, "Test CPU @ 2.0GHz", "none", 76.0, 848.0, "3.11.2", "6.1.0"),
+        machine=Machine(2, 2.0, "Test CPU @ 2.0GHz", "none", 76.0, 848.0, 0.5, "3.11.2", "6.1.0"),
         verdict=verdict,
         endpoints=[
             Endpoint("GET", "/posts/", 900, 0, 12.0, 35.0, 60.0, 45.0, 120.0, {"200": 900}),

@@ -40,6 +40,8 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     ):
         assert label in result.stdout
     assert (out / "bench.md").stat().st_size > 0
+    assert data["machine"]["bcrypt_cost10_ms"] > 0 and data["machine"]["python_loop_ms"] > 0
+    assert result.stdout.lstrip().startswith("machine: ")
 
 
 def test_ratio_formats_and_refuses_zero() -> None:

@@ -44,20 +44,22 @@ def test_endpoints_get_their_statuses_from_the_verdict(tmp_path: Path) -> None:
     assert key.startswith("GET /posts/: CatchResponseError('expected 200, got 503") and count == 1
 
 
-def test_without_a_verdict_the_201s_are_unknown(tmp_path: Path) -> None:
+def test_without_a_verdict_what_the_clients_saw_is_unknown(tmp_path: Path) -> None:
     result = sample_result(tmp_path)
     collect.locust_outcome(result, files(tmp_path, None))
     assert result.verdict == {} and all(e.statuses == {} for e in result.endpoints)
-    consistency = collect.row_checks(result.verdict, {"posts": 0}, {"posts": 10})
-    assert not consistency.ok and "no verdict" in consistency.problem
+    collect.counts(result, None, {"posts": 0}, {"posts": 10})
+    assert result.client_counts is None
+    assert result.consistency is not None and not result.consistency.ok
+    assert "no verdict" in result.consistency.problem
 
 
-def test_each_table_is_checked_against_its_201s() -> None:
-    verdict = {"endpoints": [{"method": "POST", "name": "/posts/", "created": 10},
-                             {"method": "POST", "name": "/comments/", "created": 4}]}  # fmt: skip
-    consistency = collect.row_checks(verdict, {"posts": 5, "comments": 0, "users": 3},
-                                     {"posts": 15, "comments": 4, "users": 3})  # fmt: skip
-    assert consistency.ok
-    assert {(c.subject, c.clients, c.server) for c in consistency.rows} == {
-        ("posts", 10, 10), ("comments", 4, 4), ("users", 0, 0)
-    }  # fmt: skip
+def test_a_failed_verdict_names_its_dominant_cause(tmp_path: Path) -> None:
+    verdict = {"passed": False, "endpoints": [
+        {"method": "GET", "name": "/posts/", "created": 0, "statuses": {"200": 39, "503": 1}},
+        {"method": "POST", "name": "/posts/", "created": 10, "statuses": {"201": 10}},
+    ]}  # fmt: skip
+    result = sample_result(tmp_path)
+    collect.locust_outcome(result, files(tmp_path, verdict))
+    collect.counts(result, None, {}, {"posts": 10})
+    assert result.dominant_cause == "1 of 1 failures are 503 other on GET /posts/"

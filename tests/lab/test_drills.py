@@ -56,10 +56,11 @@ def test_recovery_is_measured_from_the_failure_series() -> None:
 
 def test_an_unacknowledged_row_is_not_a_lost_write() -> None:
     """Pure: more rows than 201s (a cut response, a dead worker's unreported 201s) is allowed; fewer never is."""
-    from loadlab.collect import row_checks
+    from loadlab.consistency import check
+    from loadlab.result import Counts
 
-    verdict = {"endpoints": [{"method": "POST", "name": "/posts/", "created": 5}]}
-    extra_row = row_checks(verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 6, "comments": 0, "users": 0})
+    clients = Counts(rows={"posts": 5})
+    extra_row = check(clients, Counts(rows={"posts": 6, "comments": 0, "users": 0}))
     assert not extra_row.ok and extra_row.nothing_lost and extra_row.unacknowledged == 1
-    missing_row = row_checks(verdict, {"posts": 0, "comments": 0, "users": 0}, {"posts": 4, "comments": 0, "users": 0})
+    missing_row = check(clients, Counts(rows={"posts": 4, "comments": 0, "users": 0}))
     assert not missing_row.ok and not missing_row.nothing_lost

@@ -36,6 +36,7 @@ def test_a_stored_result_renders_every_file(tmp_path: Path) -> None:
     assert "pool-connections.png" not in md
     assert "| POST /posts/ | 180 | 3 | 20 | 48 | 90 | 9.0 |" in md
     assert "| 201s vs rows | posts | 177 | 177 | ok |" in md
+    assert "| ... | 1 more (every reason and status checked) | 0 | 0 | ok |" in md  # comments: 0 on both sides
     assert RunResult.load(tmp_path / "report" / "summary.json") == RunResult.load(stored)
 
 
@@ -53,8 +54,8 @@ def test_a_failed_verdict_and_a_mismatch_are_shown(tmp_path: Path) -> None:
     result.consistency = Consistency([CountCheck(ROWS, "posts", 177, 176)])
     assert not result.passed
     text = report.summary_text(result)
-    assert "verdict: FAIL; GET /posts/: p95_ms 1800 (limit <= 1000)" in text
-    assert "consistency: BROKEN (201s vs rows posts: clients 177, server 176)" in text
+    assert "verdict: FAIL; broken: GET /posts/: p95_ms 1800 (limit <= 1000)" in text
+    assert "consistency: BROKEN (posts rows: clients 177, server 176)" in text
     assert "| 201s vs rows | posts | 177 | 176 | MISMATCH |" in report.markdown(result)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadlab.dashboards import live_problems
-from loadlab.result import RunResult
+from loadlab.result import REASON_503, STATUS, RunResult
 from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, processes_under
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,20 @@ def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.Comple
     [posts] = [c for c in result.consistency.rows if c.subject == "posts"]
     assert posts.clients > 0
     assert posts.clients == posts.server
+    # 503s by reason and 401/422/429/503 by status, each against the API's own counters, exactly.
+    kinds = {(c.kind, c.subject) for c in result.consistency.checks}
+    assert {(REASON_503, "executor_full"), (STATUS, "401"), (STATUS, "422"), (STATUS, "429")} <= kinds
+    assert result.server_counts is not None and result.server_counts.unknown == ""
+    assert result.server_counts.statuses.get("200", 0) >= sum(e.statuses.get("200", 0) for e in result.endpoints)
+
+
+def test_the_report_starts_with_the_machine(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, run_dir = finished_run
+    summary = RunResult.load(run_dir / "report" / "summary.json")
+    assert summary.machine is not None
+    assert summary.machine.bcrypt_cost10_ms > 0 and summary.machine.python_loop_ms > 0
+    assert (run_dir / "report" / "summary.md").read_text().splitlines()[2].startswith("**Machine**: ")
+    assert "\nmachine: " in result.stdout
 
 
 def test_nothing_is_left_running(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:

@@ -1,0 +1,130 @@
+"""A machine fingerprint: what a run's figures were measured on, so two machines' figures can be compared.
+
+The two timings are the ones issue 13 compared machines with: one bcrypt verify at cost 10 (the API's login
+work) and a fixed pure-Python loop (the API's hot path is Python). Both are taken in this process, so they see
+any CPU quota this process is under; `python -m loadlab.fingerprint` prints the JSON, for a process started
+inside the quota of the stack it measures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import bcrypt
+
+from loadlab.result import Machine
+
+BCRYPT_COST = 10
+BCRYPT_VERIFIES = 5
+#: `for i in range(LOOP_N): total += i * i`: 848 ms on the machine issue 13 was measured on.
+LOOP_N = 10_000_000
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def bcrypt_verify_ms(cost: int = BCRYPT_COST, verifies: int = BCRYPT_VERIFIES) -> float:
+    """The median time of one bcrypt verify at `cost`, in ms."""
+    hashed = bcrypt.hashpw(b"fingerprint", bcrypt.gensalt(cost))
+    times = []
+    for _ in range(verifies):
+        started = time.perf_counter()
+        bcrypt.checkpw(b"fingerprint", hashed)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def python_loop_ms(n: int = LOOP_N) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i * i
+    return (time.perf_counter() - started) * 1000
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_quota(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = CGROUP_ROOT) -> tuple[float | None, str]:
+    """The tightest CPU quota on this process's cgroup or its ancestors: (CPUs, where it was read), or (None, "none").
+
+    cgroup v2: `cpu.max` ("max 100000" or "140000 100000"); v1: `cpu.cfs_quota_us` / `cpu.cfs_period_us` under the
+    `cpu` controller's mount.
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None, "none (no /proc/self/cgroup)"
+    found: list[tuple[float, str]] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2, mounted at the root or (hybrid) at unified/
+            bases = [root, root / "unified"]
+            read = _v2_quota
+        elif "cpu" in controllers.split(","):
+            bases = [root / controllers, root / "cpu", root / "cpu,cpuacct"]
+            read = _v1_quota
+        else:
+            continue
+        for base in bases:
+            folder = base / path.lstrip("/")
+            while folder.is_relative_to(base):
+                if (quota := read(folder)) is not None:
+                    found.append((quota, str(folder)))
+                if folder == base:
+                    break
+                folder = folder.parent
+    if not found:
+        return None, "none"
+    cpus, where = min(found)
+    return cpus, f"{cpus:g} CPUs ({where})"
+
+
+def _v2_quota(folder: Path) -> float | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def _v1_quota(folder: Path) -> float | None:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota < 0 else quota / period
+
+
+def measure() -> Machine:
+    """Take the fingerprint here and now (about a second and a half of one core)."""
+    cores = os.cpu_count() or 1
+    usable = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores)
+    quota, where = cpu_quota()
+    return Machine(
+        cores=cores,
+        usable_cpus=min(usable, quota) if quota is not None else usable,
+        cpu_model=cpu_model(),
+        cpu_quota=where,
+        bcrypt_cost10_ms=round(bcrypt_verify_ms(), 1),
+        python_loop_ms=round(python_loop_ms(), 1),
+        load_average=round(os.getloadavg()[0], 2),
+        python=platform.python_version(),
+        kernel=platform.release(),
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(asdict(measure())))
