@@ -9,6 +9,8 @@ profile="${1:-test}"
 
 APT_PACKAGES=(postgresql-15 pgbouncer redis-server prometheus prometheus-postgres-exporter prometheus-redis-exporter
   python3 python3-venv make curl ca-certificates)
+# The tests open the lab's report page in a real headless browser.
+[ "$profile" = "test" ] && APT_PACKAGES+=(chromium)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -26,9 +26,9 @@ import bcrypt
 import httpx
 
 from loadlab import charts, consistency, fingerprint, presets
+from loadlab.formats import machine_line, markdown_table, text_table
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
-from loadlab.report import machine_line, markdown_table, text_table
 from loadlab.result import Machine, RunResult
 from loadlab.stack import Stack
 

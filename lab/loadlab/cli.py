@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from loadlab.lab import run_lab
-    from loadlab.report import summary_text
+    from loadlab.report import report_line, summary_text
 
     preset = presets.load(args.preset)
     options = load_options(args)
@@ -189,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("kept running (stop with `loadlab down " + str(result.outdir.parent) + "`):")
         for name, url in result.urls.items():
             print(f"  {name}: {url}")
+    print(report_line(result))  # the last line: the page to open
     if result.interrupted:
         return 130
     return 0 if result.passed else 1

@@ -13,9 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from loadlab import presets  # noqa: E402
+from loadlab.formats import INDEX_HTML, markdown_table, text_table  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions  # noqa: E402
-from loadlab.report import SUMMARY_MD, markdown_table, summary_text, text_table  # noqa: E402
+from loadlab.report import report_line, summary_text  # noqa: E402
 from loadlab.result import RunResult  # noqa: E402
 
 
@@ -107,6 +108,7 @@ def run_compare(root: Path, preset_names: list[str], options: LoadOptions) -> in
         result = run_lab(out, preset, options)
         results[preset.name] = result
         print(summary_text(result))
+        print(report_line(result))
         if result.interrupted:
             break
     cells = compare_rows(results)
@@ -127,7 +129,7 @@ def run_compare(root: Path, preset_names: list[str], options: LoadOptions) -> in
         "![side by side](compare.png)",
         "",
     ]
-    md += [f"- {n}: `{r.outdir / SUMMARY_MD}`" for n, r in results.items()]
+    md += [f"- {n}: `{r.outdir / INDEX_HTML}`" for n, r in results.items()]
     (out / "compare.md").write_text("\n".join(md) + "\n")
     print()
     print(text_table(cells))

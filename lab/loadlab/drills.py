@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from loadlab import charts, overload  # noqa: E402
 from loadlab.drill import Drill, DrillOutcome, Window  # noqa: E402
+from loadlab.formats import text_table  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions, LocustRun  # noqa: E402
 from loadlab.presets import Preset  # noqa: E402
-from loadlab.report import text_table  # noqa: E402
 from loadlab.result import RunResult  # noqa: E402
 from loadlab.stack import Stack  # noqa: E402
 

@@ -1,12 +1,15 @@
-"""Helpers for the end-to-end lab tests: run `loadlab` as a user would, then look for leftovers."""
+"""Helpers for the end-to-end lab tests: run `loadlab` as a user would, look for leftovers, look at the report page."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+from tests.browser import Browser
 
 
 def loadlab_argv(*args: str) -> list[str]:
@@ -33,3 +36,32 @@ def processes_under(folder: Path) -> list[str]:
 
 def listening_ports() -> set[int]:
     return {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+
+
+#: What the page shows a reader, gathered in the browser after the load event.
+LOOK = """(() => {
+  const verdict = document.getElementById('verdict');
+  const box = verdict.getBoundingClientRect();
+  const style = getComputedStyle(verdict);
+  const diagnosis = document.getElementById('diagnosis');
+  return {
+    images: Array.from(document.images).map(i => ({alt: i.alt, loaded: i.complete && i.naturalWidth > 0,
+                                                   scheme: i.src.split(',')[0]})),
+    verdict: verdict.innerText,
+    verdictVisible: box.width > 0 && box.height > 0 && box.top >= 0 && box.bottom <= innerHeight
+                    && style.visibility === 'visible' && style.display !== 'none',
+    diagnosisFirst: diagnosis !== null
+                    && !!(diagnosis.compareDocumentPosition(verdict) & Node.DOCUMENT_POSITION_FOLLOWING),
+    fetched: performance.getEntriesByType('resource').map(e => e.name),
+    links: Array.from(document.links).map(a => a.getAttribute('href')),
+  };
+})()"""
+
+
+def look_at(page: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    with Browser() as browser:
+        browser.open(page.resolve().as_uri())
+        seen = browser.evaluate(LOOK)
+        if screenshot is not None:
+            browser.screenshot(screenshot)
+    return seen

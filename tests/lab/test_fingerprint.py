@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadlab import fingerprint
-from loadlab.report import machine_line
+from loadlab.formats import machine_line
 
 
 def cgroup_files(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path, Path]:

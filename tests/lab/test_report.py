@@ -27,14 +27,14 @@ def test_a_result_survives_json(tmp_path: Path) -> None:
 def test_a_stored_result_renders_every_file(tmp_path: Path) -> None:
     stored = tmp_path / "stored.json"
     sample_result(tmp_path / "report").save(stored)
-    md_path = report.write(RunResult.load(stored))
-    md = md_path.read_text()
-    assert md_path == tmp_path / "report" / "summary.md"
+    page_path = report.write(RunResult.load(stored))
+    assert page_path == tmp_path / "report" / "index.html"
+    md = (tmp_path / "report" / "summary.md").read_text()
     assert (tmp_path / "report" / "locust-p95-by-endpoint.png").read_bytes().startswith(PNG_MAGIC)
     assert not (tmp_path / "report" / "pool-connections.png").exists()  # no series: nothing to draw
     assert "![Locust p95 by endpoint](locust-p95-by-endpoint.png)" in md
     assert "pool-connections.png" not in md
-    assert "| POST /posts/ | 180 | 3 | 20 | 48 | 90 | 9.0 |" in md
+    assert "| POST /posts/ | 180 | 3 | 20 | 48 | 90 | 9.0 | 201:177 503:3 |" in md
     assert "| 201s vs rows | posts | 177 | 177 | ok |" in md
     assert "| ... | 1 more (every reason and status checked) | 0 | 0 | ok |" in md  # comments: 0 on both sides
     assert RunResult.load(tmp_path / "report" / "summary.json") == RunResult.load(stored)

@@ -17,7 +17,7 @@ import pytest
 
 from loadlab.dashboards import live_problems
 from loadlab.result import REASON_503, STATUS, RunResult
-from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, processes_under
+from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, look_at, processes_under
 
 pytestmark = pytest.mark.e2e
 
@@ -116,6 +116,21 @@ def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.Comple
     assert {(REASON_503, "executor_full"), (STATUS, "401"), (STATUS, "422"), (STATUS, "429")} <= kinds
     assert result.server_counts is not None and result.server_counts.unknown == ""
     assert result.server_counts.statuses.get("200", 0) >= sum(e.statuses.get("200", 0) for e in result.endpoints)
+
+
+def test_the_report_page_opens_in_a_browser(finished_run: tuple[subprocess.CompletedProcess[str], Path],
+                                           tmp_path: Path) -> None:  # fmt: skip
+    """The last line of `loadlab run` is the page; in Chromium every chart loads from it and the verdict shows."""
+    result, run_dir = finished_run
+    page = run_dir / "report" / "index.html"
+    assert result.stdout.rstrip().splitlines()[-1] == f"report: {page.resolve()}"
+    seen = look_at(page, tmp_path / "index.png")
+    pngs = sorted(p.name for p in (run_dir / "report").glob("*.png"))
+    assert len(seen["images"]) == len(pngs) >= 4
+    assert all(i["loaded"] and i["scheme"] == "data:image/png;base64" for i in seen["images"]), seen["images"]
+    assert seen["verdict"].startswith("PASS") and seen["verdictVisible"], seen
+    assert seen["fetched"] == []
+    assert {"locust.html", "locust_stats.csv", "locust_failures.csv", "verdict.json"} <= set(seen["links"])
 
 
 def test_the_report_starts_with_the_machine(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
