@@ -2,8 +2,9 @@
 
 The lab uses only the part of a preset that describes the system under test: the API's `env` map (passed
 verbatim, as the chart does), whether PgBouncer sits in front of Postgres (and its pool size), and whether Redis
-backs the cache. Anything else the chart knows is accepted only if the chart's own schema accepts it, so a
-typo fails here with the same message shape as `helm install` would give, before any process starts.
+backs the cache. The whole preset, merged over the chart's defaults, must pass the chart's own schema (every
+BOARD_* knob with its type and bounds, the statement-cache rule behind PgBouncer), so a typo fails here with the
+message `helm install` would give, before any process starts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from loadlab.commands import REPO_ROOT
 
 PRESET_DIR = REPO_ROOT / "helm" / "loadlab" / "presets"
 CHART_SCHEMA = REPO_ROOT / "helm" / "loadlab" / "values.schema.json"
-LAB_KEYS = {"api": {"env"}, "pgbouncer": {"enabled", "poolSize"}, "redis": {"enabled"}}
+CHART_VALUES = REPO_ROOT / "helm" / "loadlab" / "values.yaml"
 
 
 class PresetError(ValueError):
@@ -61,78 +62,66 @@ def load(name_or_path: str) -> Preset:
         raise PresetError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(values, dict):
         raise PresetError(f"{path}: a preset is a mapping of values, got {type(values).__name__}")
+    if not CHART_SCHEMA.exists():
+        raise PresetError(f"{CHART_SCHEMA} is missing: the lab checks presets with the chart's schema")
     _check_against_chart_schema(path, values)
     return _from_values(path, values)
 
 
 def _check_against_chart_schema(path: Path, values: dict[str, Any]) -> None:
-    """Validate with the chart's `values.schema.json` (unknown keys, types) when the chart ships one."""
-    if not CHART_SCHEMA.exists():
-        return
+    """Validate the preset the way `helm install -f preset` does: merged over the chart's defaults, against the
+    chart's `values.schema.json` (unknown keys, types, every BOARD_* knob's bounds, the rules across values)."""
     import json
 
     import jsonschema
 
     schema = json.loads(CHART_SCHEMA.read_text())
-    # A preset is a partial values file: check each key it sets, not the chart's required ones.
-    schema = _without_required(schema)
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
+    merged = _merge(yaml.safe_load(CHART_VALUES.read_text()), values)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(merged), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+        lines = [_describe_error(e) for e in errors]
         raise PresetError(f"{path}: rejected by the chart's values schema:\n" + "\n".join(lines))
 
 
-def _without_required(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _without_required(v) for k, v in node.items() if k != "required"}
-    if isinstance(node, list):
-        return [_without_required(v) for v in node]
-    return node
+def _merge(base: Any, override: Any) -> Any:
+    """Helm's merge of a values file over the defaults: maps merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def _describe_error(error: Any) -> str:
+    """One line per problem; an `allOf` rule is reported as its inner failures, a knob with its bounds in words."""
+    leaves = [e for e in error.context] if error.context else [error]
+    out = []
+    for leaf in leaves:
+        where = ".".join(map(str, leaf.absolute_path)) or "(top)"
+        hint = leaf.schema.get("description") if isinstance(leaf.schema, dict) else None
+        out.append(f"  {where}: {leaf.message}" + (f" ({hint})" if hint and leaf.validator == "pattern" else ""))
+    return "\n".join(out)
 
 
 def _from_values(path: Path, values: dict[str, Any]) -> Preset:
-    for section, keys in LAB_KEYS.items():
-        sub = values.get(section, {})
-        if not isinstance(sub, dict):
-            raise PresetError(f"{path}: {section} must be a mapping, got {sub!r}")
-        if not CHART_SCHEMA.exists():
-            unknown = set(values) - set(LAB_KEYS) or set(sub) - keys
-            if unknown:
-                raise PresetError(f"{path}: unknown key(s) {sorted(unknown)}")
+    """The lab's part of a preset; the schema has checked every type and bound already."""
     env = values.get("api", {}).get("env", {}) or {}
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise PresetError(f"{path}: api.env must map names to strings (quote numbers), got {env!r}")
-    _check_api_env(path, env)
+    _check_settings(path, env)
     pgb = values.get("pgbouncer", {})
-    pool_size = pgb.get("poolSize", 20)
-    if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
-        raise PresetError(f"{path}: pgbouncer.poolSize must be a positive integer, got {pool_size!r}")
     return Preset(
         name=path.stem,
         path=path,
         env=dict(env),
-        pgbouncer=_flag(path, "pgbouncer.enabled", pgb.get("enabled", True)),
-        pgbouncer_pool_size=pool_size,
-        redis=_flag(path, "redis.enabled", values.get("redis", {}).get("enabled", True)),
+        pgbouncer=pgb.get("enabled", True),
+        pgbouncer_pool_size=pgb.get("poolSize", 20),
+        redis=values.get("redis", {}).get("enabled", True),
     )
 
 
-def _flag(path: Path, key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise PresetError(f"{path}: {key} must be true or false, got {value!r}")
-    return value
-
-
-def _check_api_env(path: Path, env: dict[str, str]) -> None:
-    """Every name must be a knob of `board.config.Settings` and every value one it accepts."""
+def _check_settings(path: Path, env: dict[str, str]) -> None:
+    """What a schema cannot say: the API's own checks across knobs (e.g. page default <= page maximum)."""
     from pydantic import ValidationError
 
     from board.config import Settings
 
-    known = {f"BOARD_{name.upper()}" for name in Settings.model_fields}
-    unknown = sorted(set(env) - known)
-    if unknown:
-        raise PresetError(f"{path}: api.env has unknown knob(s) {unknown}; known: {sorted(known)}")
     probe = {"BOARD_DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1:1/db", "BOARD_DEV_MODE": "true", **env}
     try:
         Settings(**{k.removeprefix("BOARD_").lower(): v for k, v in probe.items()})

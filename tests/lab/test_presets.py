@@ -11,7 +11,11 @@ import pytest
 from loadlab import presets
 
 
-@pytest.mark.parametrize("name", ["seed-baseline", "tuned"])
+def test_every_preset_of_the_chart_is_shipped() -> None:
+    assert presets.available() == ["cluster", "seed-baseline", "tuned"]
+
+
+@pytest.mark.parametrize("name", presets.available())
 def test_shipped_presets_load(name: str) -> None:
     preset = presets.load(name)
     assert preset.name == name
