@@ -19,7 +19,10 @@ from typing import Any
 import gevent
 import psutil
 
-from loadsuite import shapes
+from loadsuite import (
+    plugin,  # noqa: F401  (the hooks any locustfile gets: web UI login)
+    shapes,
+)
 from loadsuite.exporter import LocustCollector, ResetCounter, make_registry, serve
 from loadsuite.health import CpuMeter, GeneratorHealth
 from loadsuite.options import add_options

@@ -12,12 +12,15 @@ Types come from the default values; modifiers widen or narrow them:
     [enum: a, b]       one of these strings
     [nullable]         null is allowed too
 Integers must be >= 0 (ports 1..65535); every object the chart defines rejects unknown keys
-(`additionalProperties: false`), so a typo in a values file or `--set` fails `helm install`.
+(`additionalProperties: false`), so a typo in a values file or `--set` fails `helm install`. `api.env` is
+generated from the API's settings class (`loadlab.knobs`: every BOARD_* knob, its type and bounds), and
+RULES below tie values together (the statement-cache rule behind PgBouncer); the lab validates presets
+against the same file.
 
-    python3 tools/chart-docs.py           # rewrite values.schema.json and the README table
-    python3 tools/chart-docs.py --check   # exit 1 when either is stale (tests/chart runs this too)
+    .venv/bin/python tools/chart-docs.py           # rewrite values.schema.json and the README table
+    .venv/bin/python tools/chart-docs.py --check   # exit 1 when either is stale (tests/chart runs this too)
 
-Needs PyYAML (the project's .venv has it).
+Needs the project's .venv (PyYAML, and the `board` and `loadlab` packages for the knobs).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from loadlab import knobs
+
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "loadlab"
 VALUES = CHART / "values.yaml"
@@ -42,14 +47,15 @@ TABLE_END = "<!-- parameters:end -->"
 PARAM_RE = re.compile(r"^\s*## @param\s+(?P<path>\S+)\s+(?:\[(?P<mods>[^\]]*)\]\s+)?(?P<desc>.*)$")
 SECTION_RE = re.compile(r"^\s*## @section\s+(?P<title>.*)$")
 
-#: Narrower schemas for a few free-form maps.
+#: A Kubernetes object or list of objects passed through verbatim (the API server validates their fields).
+K8S_OBJECT: dict[str, Any] = {"type": "object"}
+K8S_LIST: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
+
+#: Narrower (or wider) schemas than the defaults give, by path; `*.key` applies to that key anywhere.
 OVERRIDES: dict[str, dict[str, Any]] = {
-    # docs/contracts.md: BOARD_* settings, string values, passed verbatim to the API.
-    "api.env": {
-        "type": "object",
-        "propertyNames": {"pattern": "^BOARD_[A-Z0-9_]+$"},
-        "additionalProperties": {"type": "string"},
-    },
+    # Every BOARD_* knob of board.config.Settings, as a string with its type and bounds: a typo or a value out of
+    # range fails `helm install` (and the lab) instead of being dropped by the API.
+    "api.env": knobs.api_env_schema(),
     # Kubernetes resource requirements: only requests and limits.
     "*.resources": {
         "type": "object",
@@ -61,6 +67,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     },
     # seed-users needs at least one account: the helm test and Locust log in as user1..userN.
     "accounts.count": {"type": "integer", "minimum": 1},
+    # PgBouncer with no server connection would queue every query forever.
+    "pgbouncer.poolSize": {"type": "integer", "minimum": 1},
     # part of the run Job's name and of its results folder: a DNS label, short enough for the Job name.
     "locust.runId": {"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?)?$"},
     "containerSecurityContext": {"type": "object"},
@@ -73,9 +81,39 @@ OVERRIDES: dict[str, dict[str, Any]] = {
             "additionalProperties": False,
         },
     },
-    "tolerations": {"type": "array", "items": {"type": "object"}},
+    "global.imagePullSecrets": {
+        "type": "array",
+        "items": {"anyOf": [{"type": "string"}, {"type": "object", "required": ["name"]}]},
+    },
+    "tolerations": K8S_LIST,
     "locust.extraArgs": {"type": "array", "items": {"type": "string"}},
+    "*.extraEnv": {
+        "type": "array",
+        "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+    },
+    "*.envFrom": K8S_LIST,
+    "*.tolerations": K8S_LIST,
+    "*.affinity": K8S_OBJECT,
+    "*.topologySpreadConstraints": K8S_LIST,
+    "*.extraVolumes": K8S_LIST,
+    "*.extraVolumeMounts": K8S_LIST,
 }
+
+#: Objects that accept keys the chart does not define: a parent chart's `global` map holds its own keys too.
+OPEN_OBJECTS = {"global"}
+
+#: Rules across values (JSON Schema if/then), checked by `helm install` and by the lab for presets alike.
+RULES: list[dict[str, Any]] = [
+    {
+        "description": "asyncpg's prepared statements break behind PgBouncer's transaction pooling",
+        "if": {"properties": {"pgbouncer": {"properties": {"enabled": {"const": True}}}}},
+        "then": {
+            "properties": {
+                "api": {"properties": {"env": {"properties": {"BOARD_DB_STATEMENT_CACHE": {"enum": ["false"]}}}}}
+            }
+        },
+    },
+]
 
 
 class DocError(ValueError):
@@ -153,7 +191,7 @@ def build_schema(values: dict[str, Any], mods: dict[str, str]) -> dict[str, Any]
                 props[key] = node(value, f"{path}.")
             else:
                 raise DocError(f"{path}: no `## @param {path} ...` line in values.yaml")
-        return {"type": "object", "additionalProperties": False, "properties": props}
+        return {"type": "object", "additionalProperties": prefix.rstrip(".") in OPEN_OBJECTS, "properties": props}
 
     schema = node(values, "")
     unknown = sorted(set(mods) - used)
@@ -163,6 +201,7 @@ def build_schema(values: dict[str, Any], mods: dict[str, str]) -> dict[str, Any]
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "board-loadlab chart values (generated from values.yaml by tools/chart-docs.py)",
         **schema,
+        "allOf": RULES,
     }
 
 
@@ -213,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = [p for p, want in ((SCHEMA, schema_text), (README, readme_text)) if not p.exists() or p.read_text() != want]
     if args.check:
         for path in stale:
-            print(f"stale: {path.relative_to(ROOT)} (run python3 tools/chart-docs.py)")
+            print(f"stale: {path.relative_to(ROOT)} (run .venv/bin/python tools/chart-docs.py)")
         return 1 if stale else 0
     SCHEMA.write_text(schema_text)
     README.write_text(readme_text)

@@ -31,7 +31,8 @@ HEADER = (
     "# kubectl create namespace {ns}\n"
     "# kubectl -n {ns} create secret generic {secret} --from-literal=database-password=$(openssl rand -hex 16) \\\n"
     "#   --from-literal=jwt-secret=$(openssl rand -hex 32) \\\n"
-    "#   --from-literal=grafana-admin-password=$(openssl rand -hex 12)\n"
+    "#   --from-literal=grafana-admin-password=$(openssl rand -hex 12) \\\n"
+    "#   --from-literal=locust-web-password=$(openssl rand -hex 12)\n"
     "# kubectl -n {ns} apply -f k8s/rendered/{preset}\n"
 )
 

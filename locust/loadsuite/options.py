@@ -33,13 +33,19 @@ OPTIONS: tuple[tuple[str, str, Any, Any, str, str], ...] = (
      "Keep serving the final metrics this long after the verdict, for a last scrape"),
     ("--run-id", "LOADLAB_RUN_ID", str, "", "ID", "Run id of locust_run_info and the verdict (default: start time)"),
 )  # fmt: skip
+#: The plugin's options (``loadsuite.plugin``), for any locustfile it is loaded beside.
+PLUGIN_OPTIONS: tuple[tuple[str, str, Any, Any, str, str], ...] = (
+    ("--web-username", "LOADLAB_WEB_USERNAME", str, "admin", "NAME",
+     "User name of the web UI's login page (--web-login; the password comes from LOADLAB_WEB_PASSWORD)"),
+)  # fmt: skip
 CHOICES: dict[str, tuple[str, ...]] = {"--scenario": tuple(SCENARIOS), "--shape": SHAPES}
 
 
-def add_options(parser: Any) -> None:
+def add_options(parser: Any, options: tuple[tuple[str, str, Any, Any, str, str], ...] = OPTIONS,
+                title: str = "board-loadlab") -> None:  # fmt: skip
     """Add the options to Locust's parser, in a named group, with ``env_var`` and ``metavar`` like Locust's own."""
-    group = parser.add_argument_group("board-loadlab", "Scenarios, load shapes, exporter and verdict")
-    for flag, env, type_, default, metavar, help_ in OPTIONS:
+    group = parser.add_argument_group(title, "Scenarios, load shapes, exporter and verdict")
+    for flag, env, type_, default, metavar, help_ in options:
         action = group.add_argument(
             flag, type=type_, default=default, metavar=metavar, env_var=env, help=help_, choices=CHOICES.get(flag)
         )

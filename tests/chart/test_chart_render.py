@@ -30,7 +30,7 @@ from tests.chart.conftest import (
 
 pytestmark = pytest.mark.chart
 
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
 
 @pytest.mark.parametrize("values", [None, *PRESETS, *CI_VALUES], ids=lambda p: p.name if p else "default")
@@ -50,7 +50,7 @@ def test_every_object_is_valid_kubernetes(name):
     problems = []
     for obj in objs:
         if obj["kind"] in CRD_KINDS:
-            continue  # not in the core schema: checked field by field in test_chart_wiring
+            continue  # not in the core schema: test_chart_wiring (monitoring) and test_chart_locust (KEDA) check them
         try:
             kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -137,7 +137,7 @@ def test_no_secret_literal_in_manifests(name):
 
 def test_generated_secret_has_every_key():
     secret = next(o for o in scenario("default") if o["kind"] == "Secret")
-    assert set(secret["data"]) == {"database-password", "jwt-secret", "grafana-admin-password"}
+    assert set(secret["data"]) == {"database-password", "jwt-secret", "grafana-admin-password", "locust-web-password"}
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert not by_kind(scenario("hpa-existing-secret"), "Secret"), "an existing Secret must not be generated"
 
@@ -166,7 +166,17 @@ def test_every_object_has_namespace_and_labels():
         (("--set", "api.port=70000"), "maximum"),
         (("--set", "locust.master.mode=batch"), "value must be one of"),
         (("--set", "api.env.BOARD_BCRYPT_ROUNDS=10"), "want string"),
-        (("--set-string", "api.env.DATABASE_URL=x"), "BOARD_"),
+        (("--set-string", "api.env.DATABASE_URL=x"), "additional properties 'DATABASE_URL' not allowed"),
+        (("--set-string", "api.env.BOARD_DB_POOL_SIZ=5"), "additional properties 'BOARD_DB_POOL_SIZ' not allowed"),
+        (("--set-string", "api.env.BOARD_BCRYPT_ROUNDS=3"), "/api/env/BOARD_BCRYPT_ROUNDS"),
+        (("--set-string", "api.env.BOARD_DB_POOL_TIMEOUT=0"), "/api/env/BOARD_DB_POOL_TIMEOUT"),
+        (("--set-string", "api.env.BOARD_LOG_LEVEL=loud"), "value must be one of"),
+        (("--set-string", "api.env.BOARD_CACHE_ENABLED=yes"), "value must be one of"),
+        # the chart wires these from its Services and Secret: never a knob
+        (("--set-string", "api.env.BOARD_DATABASE_URL=postgresql+asyncpg://x"), "'BOARD_DATABASE_URL' not allowed"),
+        (("--set-string", "api.env.BOARD_DB_STATEMENT_CACHE=true"), "/api/env/BOARD_DB_STATEMENT_CACHE"),
+        (("--set", "pgbouncer.poolSize=0"), "minimum"),
+        (("--set", "global.imagePullSecrets[0]=3"), "/global/imagePullSecrets/0"),
         (("--set", "api.resources.cpu=1"), "additional properties 'cpu' not allowed"),
         (("--set", "accounts.count=0"), "minimum"),
         (("--set", "locust.runId=My_Run"), "does not match pattern"),
@@ -182,12 +192,49 @@ def test_schema_rejects_bad_values(args, expected):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("--set-string", "api.env.BOARD_DB_STATEMENT_CACHE=true"), "BOARD_DB_STATEMENT_CACHE"),
-        (("--set-string", "api.env.BOARD_DATABASE_URL=postgresql://x"), "the chart sets it"),
         (("--set", "postgresql.enabled=false"), "externalDatabase.host"),
         (("--set", "api.hpa.enabled=true", "--set", "api.hpa.maxReplicas=1"), "maxReplicas"),
         (("--set", "prometheus.enabled=false"), "grafana.prometheusUrl"),
-        (("--set", "api.enabled=false"), "locust.enabled"),
+        (("--set", "api.enabled=false"), "locust.host: required when api.enabled is false"),
+        (("--set", "locust.locustfile=x", "--set", "locust.locustfilePath=/t.py"), "set one of them"),
+        (("--set", "locust.locustfileName=main"), "must be a .py file name"),
+        (("--set", "locust.workers.hpa.enabled=true", "--set", "locust.workers.keda.enabled=true"), "choose one"),
+        (("--set", "locust.master.mode=run", "--set", "locust.workers.hpa.enabled=true"), "autoscaling applies to ui"),
+        (
+            ("--set", "locust.workers.keda.enabled=true", "--set", "locust.workers.keda.maxReplicas=1"),
+            "keda.maxReplicas",
+        ),
+        (
+            (
+                "--set",
+                "locust.workers.keda.enabled=true",
+                "--set",
+                "prometheus.enabled=false",
+                "--set",
+                "grafana.prometheusUrl=http://p:9090",
+            ),
+            "keda.serverAddress: required",
+        ),
+        (("--set", "locust.master.ingress.enabled=true"), "webLogin.enabled: required"),
+        (("--set", "networkPolicy.allowExternalUI=true"), "webLogin.enabled: required"),
+        (("--set", "locust.master.mode=run", "--set", "locust.master.ingress.enabled=true"), "headless"),
+        (
+            (
+                "--set",
+                "locust.master.webLogin.enabled=true",
+                "--set",
+                "locust.locustfile=x",
+                "--set",
+                "locust.plugin=false",
+            ),
+            "needs locust.plugin",
+        ),
+        (
+            ("--set", "pgbouncer.replicas=4", "--set", "pgbouncer.poolSize=60"),
+            "pgbouncer.poolSize: 4 PgBouncer pods x 60",
+        ),
+        (("--set", "api.replicas=60"), "pgbouncer.maxClientConn: 60 API pods"),
+        (("--set", "pgbouncer.enabled=false", "--set", "api.replicas=12"), "postgresql.maxConnections: 12 API pods"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
@@ -195,6 +242,29 @@ def test_validate_values_fails_with_every_problem(args, expected):
     with pytest.raises(RenderError) as info:
         render(*args)
     assert "VALUES VALIDATION" in str(info.value) and expected in str(info.value), str(info.value)
+
+
+def test_connection_sums_fall_back_to_the_apis_defaults():
+    """Without BOARD_DB_POOL_SIZE / BOARD_DB_MAX_OVERFLOW the chart counts with board.config.Settings' defaults."""
+    from board.config import Settings
+
+    pool, overflow = Settings.model_fields["db_pool_size"].default, Settings.model_fields["db_max_overflow"].default
+    with pytest.raises(RenderError) as info:
+        render("--set", "api.replicas=60")
+    assert f"(pool {pool} + overflow {overflow})" in str(info.value), str(info.value)
+
+
+def test_statement_cache_may_be_on_without_pgbouncer():
+    """The rule is conditional: straight to Postgres (seed-baseline), prepared statements are fine."""
+    objs = render("--set", "pgbouncer.enabled=false", "--set-string", "api.env.BOARD_DB_STATEMENT_CACHE=true")
+    assert by_kind(objs, "Deployment")
+
+
+def test_global_values_of_a_parent_chart_are_accepted():
+    """values.schema.json allows `global` (Helm gives every subchart its parent's map), unknown keys included."""
+    objs = render("--set", "global.someParentKey=x", "--set", "global.imageRegistry=mirror.example.com")
+    images = {c["image"] for _, pod in workloads(objs) for c in containers(pod)}
+    assert images and all(i.startswith("mirror.example.com/") for i in images), images
 
 
 def test_validate_values_collects_all_problems_at_once():
@@ -216,7 +286,9 @@ def test_every_value_is_documented_and_typed():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
 
     def walk(node: dict[str, Any], sch: dict[str, Any], path: str) -> None:
-        assert sch.get("additionalProperties") is False, f"{path or '<root>'} accepts unknown keys"
+        # `global` is the one open map: a parent chart puts its own keys there.
+        want = path == "global."
+        assert sch.get("additionalProperties") is want, f"{path or '<root>'}: additionalProperties is not {want}"
         for key, value in node.items():
             sub = sch["properties"][key]
             if "properties" in sub:
@@ -232,13 +304,32 @@ def test_every_value_is_documented_and_typed():
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_preset_has_the_contract_shape(preset):
-    """docs/contracts.md: api.env (BOARD_* -> string), pgbouncer.enabled/poolSize, redis.enabled; nothing else."""
+    """docs/contracts.md: api.env (BOARD_* -> string), pgbouncer.enabled/poolSize, redis.enabled, which the lab reads;
+    any other chart value only in a preset made for clusters (the lab ignores it, the schema still checks it)."""
     data = yaml.safe_load(preset.read_text())
-    assert set(data) == {"api", "pgbouncer", "redis"}
-    assert set(data["api"]) == {"env"}
+    assert {"api", "pgbouncer", "redis"} <= set(data)
     assert all(k.startswith("BOARD_") and isinstance(v, str) for k, v in data["api"]["env"].items())
-    assert set(data["pgbouncer"]) <= {"enabled", "poolSize"} and isinstance(data["pgbouncer"]["enabled"], bool)
-    assert set(data["redis"]) == {"enabled"} and isinstance(data["redis"]["enabled"], bool)
+    assert isinstance(data["pgbouncer"]["enabled"], bool) and isinstance(data["redis"]["enabled"], bool)
+    if preset.stem != "cluster":
+        assert set(data) == {"api", "pgbouncer", "redis"} and set(data["api"]) == {"env"}
+        assert set(data["pgbouncer"]) <= {"enabled", "poolSize"} and set(data["redis"]) == {"enabled"}
+
+
+def test_cluster_preset_is_made_for_a_real_cluster():
+    """bcrypt cost >= 10 (OWASP), API replicas with an HPA and a PDB, PgBouncer sized for the most API pods."""
+    values = yaml.safe_load((CHART / "presets" / "cluster.yaml").read_text())
+    api, pgb = values["api"], values["pgbouncer"]
+    assert int(api["env"]["BOARD_BCRYPT_ROUNDS"]) >= 10
+    assert api["hpa"]["enabled"] and api["hpa"]["minReplicas"] >= 2 and api["pdb"]["enabled"]
+    clients = api["hpa"]["maxReplicas"] * (
+        int(api["env"]["BOARD_DB_POOL_SIZE"]) + int(api["env"]["BOARD_DB_MAX_OVERFLOW"])
+    )
+    assert clients <= pgb["replicas"] * pgb["maxClientConn"]
+    assert pgb["replicas"] * pgb["poolSize"] <= values["postgresql"]["maxConnections"] - 10
+    objs = render("-f", str(CHART / "presets" / "cluster.yaml"))
+    assert by_kind(objs, "HorizontalPodAutoscaler") and by_kind(objs, "PodDisruptionBudget")
+    ini = next(o for o in objs if o["metadata"]["name"] == "loadlab-pgbouncer" and o["kind"] == "ConfigMap")
+    assert f"default_pool_size = {pgb['poolSize']}" in ini["data"]["pgbouncer.ini"]
 
 
 def test_presets_say_what_the_post_and_our_tuning_say():

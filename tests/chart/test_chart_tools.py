@@ -40,6 +40,10 @@ CHECKOV_SCENARIOS = [
     "preset-tuned",
     "ci-ci-values",
     "ci-minimal-values",
+    "ci-locust-only-values",
+    "ci-exposed-ui-values",
+    "ci-pod-settings-values",
+    "preset-cluster",
 ]
 
 

@@ -101,18 +101,27 @@ def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
 # --- Locust ---------------------------------------------------------------------------------------------
 
 
-def _parse_locust(argv: list[str]) -> dict[str, Any]:
-    """Parse a rendered Locust command line with Locust's own parser and the suite's options."""
+def _parse_locust(argv: list[str], mounted: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Parse a rendered Locust command line with Locust's own parser and the options of the files it loads: each
+    image path (/app/locust/...) becomes the repo's file, each /mnt/locust/... file the one `mounted` names."""
     assert argv[:3] == ["python", "-m", "locust"]
     args = argv[3:]
     f = args.index("-f")
-    args[f + 1] = str(LOCUSTFILE)
+    files = [_local_file(p, mounted or {}) for p in args[f + 1].split(",")]
+    args[f + 1] = ",".join(files)
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("parse_locust_args.py")), str(LOCUSTFILE), "--", *args],
+        [sys.executable, str(Path(__file__).with_name("parse_locust_args.py")), args[f + 1], "--", *args],
         capture_output=True, text=True, check=False, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, f"locust rejects {args}:\n{result.stderr[-2000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _local_file(image_path: str, mounted: dict[str, Path]) -> str:
+    if image_path.startswith("/app/locust/"):
+        return str(ROOT / "locust" / image_path.removeprefix("/app/locust/"))
+    assert image_path in mounted, f"{image_path}: say which local file stands for it"
+    return str(mounted[image_path])
 
 
 def _argv(c: dict[str, Any]) -> list[str]:
@@ -134,7 +143,13 @@ def test_locust_ui_mode_master_is_a_deployment_with_the_web_ui():
 
 def test_locust_run_mode_master_is_a_headless_job_writing_to_the_pvc():
     objs = scenario("run")
-    assert not [o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "loadlab-locust-master"]
+    assert not [
+        o
+        for o in objs
+        if o["kind"] == "Deployment"
+        and o["metadata"]["name"].startswith("loadlab-locust-")
+        and o["metadata"]["name"] != "loadlab-locust-results"
+    ], "run mode: no master or worker Deployment"
     job = get(objs, "Job", "loadlab-locust-run-ci-run")
     opts = _parse_locust(_argv(container(job, "master")))
     assert opts["master"] and opts["headless"] and opts["enable_rebalancing"]
@@ -172,11 +187,13 @@ def test_locust_run_id_defaults_to_the_helm_revision():
     assert job["metadata"]["name"] == "loadlab-locust-run-r1"
 
 
-def test_locust_workers_connect_to_the_master_service():
-    objs = scenario("run")
-    workers = get(objs, "Deployment", "loadlab-locust-worker")
-    assert workers["spec"]["replicas"] == 3
-    opts = _parse_locust(_argv(container(workers, "worker")))
+@pytest.mark.parametrize(
+    ("name", "kind", "workers"),
+    [("ui", "Deployment", "loadlab-locust-worker"), ("run", "Job", "loadlab-locust-worker-ci-run")],
+)
+def test_locust_workers_connect_to_the_master_service(name, kind, workers):
+    objs = scenario(name)
+    opts = _parse_locust(_argv(container(get(objs, kind, workers), "worker")))
     assert opts["worker"] and opts["master_host"] == "loadlab-locust-master"
     service = get(objs, "Service", "loadlab-locust-master")
     zmq = next(p for p in service["spec"]["ports"] if p["name"] == "zmq")
@@ -193,10 +210,14 @@ def test_locust_worker_command_matches_the_lab():
 
 
 def test_locustfile_path_is_where_the_dockerfile_puts_it():
+    """The suite's locustfile and the plugin file the chart names: locust/ files of the repo, in /app/locust."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert "COPY locust/ /app/locust/" in dockerfile
-    assert values["locust"]["locustfile"] == "/app/locust/locustfile.py"
+    suite = container(get(scenario("default"), "Deployment", "loadlab-locust-master"), "master")
+    assert suite["command"][suite["command"].index("-f") + 1] == "/app/locust/locustfile.py"
+    own = container(get(scenario("ci-locust-only-values"), "Deployment", "loadlab-locust-master"), "master")
+    plugin, _ = own["command"][own["command"].index("-f") + 1].split(",")
+    assert plugin == "/app/locust/loadlab_plugin.py" and (ROOT / "locust" / "loadlab_plugin.py").exists()
 
 
 # --- Services and discovery ----------------------------------------------------------------------------
@@ -495,10 +516,15 @@ def test_notes_name_real_services_and_the_fetch_command():
     notes = _notes(*SCENARIOS["run"])
     services = {s["metadata"]["name"]: s for s in by_kind(objs, "Service")}
     forwards = re.findall(r"port-forward svc/(\S+) (\d+):(\d+)", notes)
-    assert {f[0] for f in forwards} == {"loadlab-grafana", "loadlab-locust-master", "loadlab-api", "loadlab-prometheus"}
+    # a run is headless: no Locust UI to forward to
+    assert {f[0] for f in forwards} == {"loadlab-grafana", "loadlab-api", "loadlab-prometheus"}
     for name, _local, remote in forwards:
         assert int(remote) in [p["port"] for p in services[name]["spec"]["ports"]], name
-    assert "scale deployment/loadlab-locust-worker" in notes
+    patched = re.search(r"patch job/(\S+) --type=merge -p '(.+)'", notes)
+    assert patched and patched.group(1) in {j["metadata"]["name"] for j in by_kind(objs, "Job")}
+    assert json.loads(patched.group(2)) == {"spec": {"parallelism": 4}}
+    ui = _notes(*SCENARIOS["ui"])
+    assert "scale deployment/loadlab-locust-worker" in ui and "port-forward svc/loadlab-locust-master 8089" in ui
     fetch = re.search(r"kubectl -n loadlab exec deploy/(\S+) -- tar cf - -C /results \.", notes)
     assert fetch and fetch.group(1) in {d["metadata"]["name"] for d in by_kind(objs, "Deployment")}
     assert "job/loadlab-locust-run-ci-run" in notes

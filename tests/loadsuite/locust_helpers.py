@@ -32,13 +32,15 @@ class LocustProcesses:
         self.workdir = workdir
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, locustfile: str = str(LOCUSTFILE),
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+        """Start `locust -f locustfile args...` (the suite's locustfile unless given), with only `env` of ours."""
         log = self.workdir / f"{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADLAB_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADLAB_"))} | (env or {})
         env["PYTHONUNBUFFERED"] = "1"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args],
+                [sys.executable, "-m", "locust", "-f", locustfile, *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,  # no stray locust.conf from the caller's folder

@@ -53,13 +53,17 @@ app.kubernetes.io/component: {{ .component }}
 loadlab.dev/job
 {{- end -}}
 
-{{/* Return an image reference from {repository, tag, digest}: (dict "image" .Values.api.image "ctx" $). */}}
+{{/* Return an image reference from {repository, tag, digest}, behind global.imageRegistry when set: (dict "image" .Values.api.image "ctx" $). */}}
 {{- define "loadlab.image" -}}
 {{- $tag := default .ctx.Chart.AppVersion .image.tag | toString -}}
+{{- $repository := .image.repository -}}
+{{- with .ctx.Values.global.imageRegistry -}}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository -}}
+{{- end -}}
 {{- if .image.digest -}}
-{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository $tag -}}
+{{- printf "%s:%s" $repository $tag -}}
 {{- end -}}
 {{- end -}}
 
@@ -79,22 +83,6 @@ seccompProfile:
 {{- $_ := set $sc "runAsUser" .uid -}}
 {{- $_ := set $sc "runAsGroup" (default .uid .gid) -}}
 {{ toYaml $sc }}
-{{- end -}}
-
-{{/* Return the pod-level scheduling and pull settings shared by every pod. */}}
-{{- define "loadlab.podCommon" -}}
-{{- with .Values.imagePullSecrets }}
-imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
 {{- end -}}
 
 {{/* Return the name of the Secret holding the database password, the JWT secret and Grafana's password. */}}
@@ -165,157 +153,76 @@ tolerations:
       key: {{ .Values.auth.jwtSecretKey }}
 {{- end -}}
 
-{{/* Return the Locust run id (locust.runId, else r<revision>). */}}
-{{- define "loadlab.runId" -}}
-{{- default (printf "r%d" .Release.Revision) .Values.locust.runId -}}
-{{- end -}}
-
-{{/* Return the load suite's own options for the master, as `--flag value` arguments (same spelling as loadlab.commands.locust_options). */}}
-{{- define "loadlab.locustSuiteArgs" -}}
-{{- $l := .Values.locust -}}
-- --scenario
-- {{ $l.scenario | quote }}
-- --shape
-- {{ $l.shape | quote }}
-- --step-users
-- {{ $l.stepUsers | quote }}
-- --step-interval
-- {{ $l.stepInterval | quote }}
-- --account-count
-- {{ .Values.accounts.count | quote }}
-{{- if $l.thresholds }}
-- --thresholds
-- {{ $l.thresholds | quote }}
-{{- end }}
-{{- range $l.extraArgs }}
-- {{ . | quote }}
-{{- end }}
-{{- end -}}
-
-{{/* Return the API Service URL Locust sends load to. */}}
+{{/* Return the URL of the API Service (Locust's default target). */}}
 {{- define "loadlab.apiUrl" -}}
 {{- printf "http://%s:%v" (include "loadlab.componentName" (dict "ctx" . "component" "api")) .Values.api.port -}}
-{{- end -}}
-
-{{/* Return the number of workers a headless run waits for. */}}
-{{- define "loadlab.expectWorkers" -}}
-{{- if gt (int .Values.locust.run.expectWorkers) 0 -}}
-{{- .Values.locust.run.expectWorkers -}}
-{{- else -}}
-{{- .Values.locust.workers.replicas -}}
-{{- end -}}
-{{- end -}}
-
-{{/* Return the Locust master's container spec (shared by the ui Deployment and the run Job): (dict "ctx" $ "mode" "ui"). */}}
-{{- define "loadlab.locustMasterContainer" -}}
-{{- $ := .ctx -}}
-{{- $l := $.Values.locust -}}
-- name: master
-  image: {{ include "loadlab.image" (dict "image" $l.image "ctx" $) }}
-  imagePullPolicy: {{ $l.image.pullPolicy }}
-  command:
-    - python
-    - -m
-    - locust
-    - -f
-    - {{ $l.locustfile | quote }}
-    - --master
-  args:
-    - --host
-    - {{ include "loadlab.apiUrl" $ | quote }}
-    - --master-bind-port
-    - {{ $l.master.port | quote }}
-    - --web-port
-    - {{ $l.master.webPort | quote }}
-    - --users
-    - {{ $l.users | quote }}
-    - --spawn-rate
-    - {{ $l.spawnRate | quote }}
-    - --enable-rebalancing
-    - --stop-timeout
-    - {{ $l.stopTimeout | quote }}
-    - --exporter-host
-    - "0.0.0.0"
-    - --exporter-port
-    - {{ $l.exporterPort | quote }}
-    - --run-id
-    - {{ include "loadlab.runId" $ | quote }}
-    {{- include "loadlab.locustSuiteArgs" $ | nindent 4 }}
-    {{- if eq .mode "run" }}
-    {{- $dir := printf "/results/%s" (include "loadlab.runId" $) }}
-    - --headless
-    - --run-time
-    - {{ $l.runTime | quote }}
-    - --expect-workers
-    - {{ include "loadlab.expectWorkers" $ | quote }}
-    - --expect-workers-max-wait
-    - {{ $l.run.expectWorkersMaxWait | quote }}
-    - --csv
-    - {{ printf "%s/locust" $dir | quote }}
-    - --html
-    - {{ printf "%s/locust.html" $dir | quote }}
-    - --json-file
-    - {{ printf "%s/locust" $dir | quote }}
-    - --verdict-file
-    - {{ printf "%s/verdict.json" $dir | quote }}
-    - --exporter-linger
-    - {{ $l.run.exporterLinger | quote }}
-    - --only-summary
-    {{- end }}
-  ports:
-    - name: zmq
-      containerPort: {{ $l.master.port }}
-    - name: web
-      containerPort: {{ $l.master.webPort }}
-    - name: metrics
-      containerPort: {{ $l.exporterPort }}
-  {{- if eq .mode "ui" }}
-  readinessProbe:
-    httpGet:
-      path: /
-      port: web
-    periodSeconds: 10
-  livenessProbe:
-    tcpSocket:
-      port: zmq
-    periodSeconds: 20
-    failureThreshold: 6
-  {{- end }}
-  resources:
-    {{- toYaml $l.master.resources | nindent 4 }}
-  securityContext:
-    {{- include "loadlab.containerSecurityContext" (dict "ctx" $ "uid" $l.runAsUser) | nindent 4 }}
-  volumeMounts:
-    - name: tmp
-      mountPath: /tmp
-    {{- if eq .mode "run" }}
-    - name: results
-      mountPath: /results
-    {{- end }}
 {{- end -}}
 
 {{/* Collect every problem with the values and fail once. */}}
 {{- define "loadlab.validateValues" -}}
 {{- $problems := list -}}
-{{- range $key, $value := .Values.api.env -}}
-{{- if not (hasPrefix "BOARD_" $key) -}}
-{{- $problems = append $problems (printf "api.env.%s: only BOARD_* settings belong here" $key) -}}
+{{- /* values.schema.json already refuses unknown keys, wrong types, BOARD_* knobs out of range and statement
+       caches behind PgBouncer (tools/chart-docs.py); what remains are checks across values. */ -}}
+{{- if and (or .Values.api.enabled .Values.pgbouncer.enabled) (not .Values.postgresql.enabled) (not .Values.externalDatabase.host) -}}
+{{- $problems = append $problems "externalDatabase.host: required when postgresql.enabled is false (the API and PgBouncer need a database)" -}}
 {{- end -}}
-{{- if has $key (list "BOARD_DATABASE_URL" "BOARD_REDIS_URL" "BOARD_JWT_SECRET") -}}
-{{- $problems = append $problems (printf "api.env.%s: the chart sets it (from pgbouncer/redis/auth values)" $key) -}}
+{{- /* Connections: at most (API pods) x (pool + overflow) clients, each PgBouncer opens up to poolSize to Postgres.
+       The fallbacks are board.config.Settings' defaults (tests/chart checks they still are). */ -}}
+{{- if .Values.api.enabled -}}
+{{- $apiPods := ternary .Values.api.hpa.maxReplicas .Values.api.replicas .Values.api.hpa.enabled | int -}}
+{{- $pool := .Values.api.env.BOARD_DB_POOL_SIZE | default "10" | atoi -}}
+{{- $overflow := .Values.api.env.BOARD_DB_MAX_OVERFLOW | default "10" | atoi -}}
+{{- $clients := mul $apiPods (add $pool $overflow) -}}
+{{- $reserve := 10 -}}
+{{- if .Values.pgbouncer.enabled -}}
+{{- $pb := .Values.pgbouncer -}}
+{{- if gt $clients (mul $pb.replicas $pb.maxClientConn) -}}
+{{- $problems = append $problems (printf "pgbouncer.maxClientConn: %d API pods x (pool %d + overflow %d) = %d clients, more than %d PgBouncer pods x %d" $apiPods $pool $overflow $clients (int $pb.replicas) (int $pb.maxClientConn)) -}}
 {{- end -}}
+{{- if and .Values.postgresql.enabled (gt (mul $pb.replicas $pb.poolSize) (sub .Values.postgresql.maxConnections $reserve)) -}}
+{{- $problems = append $problems (printf "pgbouncer.poolSize: %d PgBouncer pods x %d server connections exceed postgresql.maxConnections %d minus %d for migrations and the exporter" (int $pb.replicas) (int $pb.poolSize) (int .Values.postgresql.maxConnections) $reserve) -}}
 {{- end -}}
-{{- if and .Values.pgbouncer.enabled (eq (toString (default "false" .Values.api.env.BOARD_DB_STATEMENT_CACHE) | lower) "true") -}}
-{{- $problems = append $problems "api.env.BOARD_DB_STATEMENT_CACHE: must be \"false\" behind PgBouncer in transaction mode" -}}
+{{- else if and .Values.postgresql.enabled (gt $clients (sub .Values.postgresql.maxConnections $reserve)) -}}
+{{- $problems = append $problems (printf "postgresql.maxConnections: %d API pods x (pool %d + overflow %d) = %d connections, more than %d minus %d for migrations and the exporter" $apiPods $pool $overflow $clients (int .Values.postgresql.maxConnections) $reserve) -}}
 {{- end -}}
-{{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.host) -}}
-{{- $problems = append $problems "externalDatabase.host: required when postgresql.enabled is false" -}}
 {{- end -}}
 {{- if and .Values.api.hpa.enabled (lt (int .Values.api.hpa.maxReplicas) (int .Values.api.hpa.minReplicas)) -}}
 {{- $problems = append $problems "api.hpa.maxReplicas: must be >= api.hpa.minReplicas" -}}
 {{- end -}}
-{{- if and .Values.locust.enabled (not .Values.api.enabled) -}}
-{{- $problems = append $problems "locust.enabled: needs api.enabled (Locust sends its load to the chart's API)" -}}
+{{- $l := .Values.locust -}}
+{{- if $l.enabled -}}
+{{- if and (not .Values.api.enabled) (not $l.host) -}}
+{{- $problems = append $problems "locust.host: required when api.enabled is false (Locust needs a target)" -}}
+{{- end -}}
+{{- if gt (len (compact (list $l.locustfile $l.locustfileConfigMap $l.locustfilePath))) 1 -}}
+{{- $problems = append $problems "locust.locustfile, locust.locustfileConfigMap, locust.locustfilePath: set one of them" -}}
+{{- end -}}
+{{- if not (hasSuffix ".py" $l.locustfileName) -}}
+{{- $problems = append $problems (printf "locust.locustfileName: %q must be a .py file name" $l.locustfileName) -}}
+{{- end -}}
+{{- if and $l.workers.hpa.enabled $l.workers.keda.enabled -}}
+{{- $problems = append $problems "locust.workers.hpa.enabled, locust.workers.keda.enabled: choose one (KEDA makes its own HPA)" -}}
+{{- end -}}
+{{- if and (eq $l.master.mode "run") (or $l.workers.hpa.enabled $l.workers.keda.enabled) -}}
+{{- $problems = append $problems "locust.workers.hpa/keda: autoscaling applies to ui mode; a run's workers are a Job (locust.workers.replicas is its parallelism)" -}}
+{{- end -}}
+{{- if and (eq $l.master.mode "ui") (or $l.master.ingress.enabled .Values.networkPolicy.allowExternalUI) (not $l.master.webLogin.enabled) -}}
+{{- $problems = append $problems "locust.master.webLogin.enabled: required when the web UI is exposed beyond a port-forward (locust.master.ingress.enabled or networkPolicy.allowExternalUI): it starts tests against real services" -}}
+{{- end -}}
+{{- if and (eq $l.master.mode "run") $l.master.ingress.enabled -}}
+{{- $problems = append $problems "locust.master.ingress.enabled: a run (locust.master.mode=run) is headless and has no web UI" -}}
+{{- end -}}
+{{- if and $l.master.webLogin.enabled (not (include "loadlab.locustSuite" .)) (not $l.plugin) -}}
+{{- $problems = append $problems "locust.master.webLogin.enabled: needs locust.plugin with your own locustfile (the plugin checks the login)" -}}
+{{- end -}}
+{{- if and $l.workers.keda.enabled (not .Values.prometheus.enabled) (not $l.workers.keda.serverAddress) -}}
+{{- $problems = append $problems "locust.workers.keda.serverAddress: required when prometheus.enabled is false" -}}
+{{- end -}}
+{{- range $name, $auto := dict "hpa" $l.workers.hpa "keda" $l.workers.keda -}}
+{{- if and $auto.enabled (lt (int $auto.maxReplicas) (int $auto.minReplicas)) -}}
+{{- $problems = append $problems (printf "locust.workers.%s.maxReplicas: must be >= locust.workers.%s.minReplicas" $name $name) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.grafana.enabled (not .Values.prometheus.enabled) (not .Values.grafana.prometheusUrl) -}}
 {{- $problems = append $problems "grafana.prometheusUrl: required when prometheus.enabled is false" -}}
@@ -345,11 +252,31 @@ tolerations:
       key: {{ .Values.auth.jwtSecretKey }}
 {{- end -}}
 
-{{/* Return a NetworkPolicy peer selecting one component's pods: (dict "ctx" $ "component" "api"); "@external-prometheus": the namespaces of kube-prometheus-stack. */}}
+{{/* Return a NetworkPolicy peer selecting one component's pods: (dict "ctx" $ "component" "api"); "@external-prometheus": the namespaces of kube-prometheus-stack; "@ingress-controller": the ingress controller's pods; "@keda": KEDA's namespace. */}}
 {{- define "loadlab.peer" -}}
+{{- $np := .ctx.Values.networkPolicy -}}
 {{- if eq .component "@external-prometheus" -}}
 - namespaceSelector:
-    {{- with .ctx.Values.networkPolicy.metricsNamespaceLabels }}
+    {{- with $np.metricsNamespaceLabels }}
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+    {{- else }} {}
+    {{- end }}
+{{- else if eq .component "@ingress-controller" -}}
+- namespaceSelector:
+    {{- with $np.ingressController.namespaceLabels }}
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+    {{- else }} {}
+    {{- end }}
+  {{- with $np.ingressController.podLabels }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
+{{- else if eq .component "@keda" -}}
+- namespaceSelector:
+    {{- with $np.kedaNamespaceLabels }}
     matchLabels:
       {{- toYaml . | nindent 6 }}
     {{- else }} {}
@@ -359,12 +286,4 @@ tolerations:
     matchLabels:
       {{- include "loadlab.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
 {{- end -}}
-{{- end -}}
-
-{{/* Return the options that shape the users, for the workers too (as the lab passes them: LocustRun.scenario_options). */}}
-{{- define "loadlab.locustUserArgs" -}}
-- --scenario
-- {{ .Values.locust.scenario | quote }}
-- --account-count
-- {{ .Values.accounts.count | quote }}
 {{- end -}}
