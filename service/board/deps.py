@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from board.errors import InvalidToken
@@ -40,3 +42,41 @@ async def current_user_id(board: BoardDep, authorization: Annotated[str | None, 
 
 
 CurrentUserId = Annotated[int, Depends(current_user_id)]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}  # by id(route): routes live as long as the app and are unhashable
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route (and its dependencies) declares."""
+    if (names := _QUERY_NAMES.get(id(route))) is None:
+        found: set[str] = set()
+        todo = [route.dependant]
+        while todo:
+            dependant = todo.pop()
+            found |= {field.alias for field in dependant.query_params}
+            todo += dependant.dependencies
+        names = _QUERY_NAMES[id(route)] = frozenset(found)
+    return names
+
+
+async def strict_query(request: Request) -> None:
+    """A router dependency: 422 for a query parameter the route does not declare or that is given twice.
+
+    Ignored input misleads: `?cursor=` or `?page=` (the cursor is `before`) would get the first page, and of
+    `?limit=5&limit=6` a framework keeps one by accident.
+    """
+    if not request.scope["query_string"]:
+        return
+    declared = _query_names(request.scope["route"])
+    errors, seen = [], set()
+    for name, value in request.query_params.multi_items():
+        if name not in declared:
+            errors.append({"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter",
+                           "input": value})  # fmt: skip
+        elif name in seen:
+            errors.append({"type": "repeated", "loc": ("query", name), "msg": "Query parameter given more than once",
+                           "input": value})  # fmt: skip
+        seen.add(name)
+    if errors:
+        raise RequestValidationError(errors)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form
 from pydantic import AfterValidator
 from starlette.responses import Response
 
 from board import repository
-from board.deps import BoardDep, SessionDep
+from board.deps import BoardDep, SessionDep, strict_query
 from board.errors import InvalidCredentials
 from board.models import USERNAME_MAX
 from board.responses import json_response
 from board.schemas import RegisterIn, check_password, reject_nul
 from board.security import create_access_token
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(strict_query)])
 #: The routes that hash or verify a password: shed before routing while the bcrypt executor refuses.
 HASHING_PATHS = frozenset({"/auth/login", "/auth/register"})
 

@@ -5,22 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from board import repository
 from board.cache import CachedPage
-from board.deps import BoardDep, CurrentUserId, SessionDep
+from board.deps import BoardDep, CurrentUserId, SessionDep, strict_query
 from board.responses import json_response, next_page_link, raw_json_response
 from board.schemas import MAX_ID, CommentIn, PostIn
 from board.state import Board
 
-router = APIRouter(tags=["posts"])
+router = APIRouter(tags=["posts"], dependencies=[Depends(strict_query)])
 
-Limit = Annotated[int | None, Query(ge=1, description="Page size (default and maximum from the settings)")]
-Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Return posts older than this id")]
-PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+def _digits(value: object) -> object:
+    """Whole numbers in decimal digits only: "5.0" or "1_0" would be read as 5 and 10 without a word."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_digits", "Input should be a whole number written in decimal digits")
+    return value
+
+
+Digits = BeforeValidator(_digits)
+Limit = Annotated[int | None, Query(ge=1, description="Page size (default and maximum from the settings)"), Digits]
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Return posts older than this id"), Digits]
+PostId = Annotated[int, Path(ge=1, le=MAX_ID), Digits]
 
 
 def _page_limit(board: Board, limit: int | None) -> int:
