@@ -347,11 +347,11 @@ class Prometheus(Service):
         return self
 
     def wait_scraped(self, job: str, timeout: float = START_TIMEOUT) -> None:
-        """Wait for the first scrape of `job`. Prometheus hands new targets to its scrapers about 5 s after it
-        is ready: a run started at once kept no sample of its first seconds (a login burst's 503s were in the
+        """Wait for a successful scrape of `job`. Prometheus hands new targets to its scrapers about 5 s after
+        it is ready: a run started at once kept no sample of its first seconds (a login burst's 503s were in the
         first sample of the counter, so `increase()` over the run saw none of them)."""
         assert self.process is not None, "start() first"
-        query = urllib.parse.urlencode({"query": f'up{{job="{job}"}}'})
+        query = urllib.parse.urlencode({"query": f'up{{job="{job}"}} == 1'})
         self.process.wait_ready(lambda: _has_result(f"{self.url}/api/v1/query?{query}"), timeout)
 
 

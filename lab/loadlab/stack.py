@@ -89,16 +89,17 @@ class Stack:
             "BOARD_JWT_SECRET": self.jwt_secret,
         }
         api = Api(wd, env)
+        jobs = {"api": [f"127.0.0.1:{api.port}"], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
+        # Prometheus first: it hands targets to its scrapers ~5 s after it is ready (see wait_scraped), time
+        # the migration and the API's start would otherwise add to every run.
+        log("starting prometheus")
+        self.prometheus = self._started(Prometheus(wd, jobs, rule_files=rule_files()).start())  # type: ignore[assignment]
+        assert self.prometheus is not None
         log("migrating and creating accounts")
         api.migrate()
         api.seed_users(self.accounts)
         log("starting the api")
         self.api = self._started(api.start())  # type: ignore[assignment]
-        jobs = {"api": [f"127.0.0.1:{api.port}"], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
-        log("starting prometheus")
-        self.prometheus = self._started(Prometheus(wd, jobs, rule_files=rule_files()).start())  # type: ignore[assignment]
-        assert self.prometheus is not None
-        log("waiting for prometheus' first scrape of the api")
         self.prometheus.wait_scraped("api")
         return self
 
