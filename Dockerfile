@@ -74,10 +74,14 @@ LABEL org.opencontainers.image.source="https://github.com/board-loadlab/board-lo
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# A system account with fixed numeric ids, no home, no shell.
+# A system account with fixed numeric ids, no home, no shell; and /app made here, owned by root: BuildKit
+# creates a WORKDIR that is missing, buildah/podman leave it out of the image (the engine makes it when a
+# container starts, which a read-only root filesystem forbids: `workdir "/app" does not exist`).
 # Ref: https://docs.docker.com/build/building/best-practices/#user
+# Ref: https://github.com/podman-container-tools/buildah/issues/2475 (buildah: WORKDIR left out of the image)
 RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app \
+ && mkdir /app
 
 # ---------------------------------------------------------------------------------------------------
 # api: `python -m board serve` (the chart passes the same command; migrate and seed-users use this image too).
