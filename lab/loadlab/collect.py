@@ -46,6 +46,8 @@ def counts(result: RunResult, api: Delta | None, rows_before: dict[str, int], ro
     """Both sides' counts, their comparison, and (for a failed verdict) its dominant cause."""
     if result.verdict:
         result.client_counts = consistency.client_counts(result.endpoints, result.failures)
+    elif result.endpoints:
+        result.client_counts = consistency.partial_client_counts(result.endpoints)
     result.server_counts = consistency.server_counts(api, rows_before, rows_after, why_unknown)
     result.consistency = consistency.check(result.client_counts, result.server_counts)
     if result.verdict and not result.verdict_passed:

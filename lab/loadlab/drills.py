@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -18,8 +17,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from loadlab import charts, overload  # noqa: E402
+from loadlab import charts, overload, slow_drills  # noqa: E402
 from loadlab.drill import Drill, DrillOutcome, Window  # noqa: E402
+from loadlab.drill_checks import (  # noqa: E402
+    cache_errors_counted_then_hits_return,
+    cache_figures,
+    no_cut_off_requests,
+    no_failures_on,
+    nothing_lost,
+    only_fast_503s,
+    recovered_within,
+    suspect_for_missing_worker,
+)
 from loadlab.formats import text_table  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions, LocustRun  # noqa: E402
@@ -29,9 +38,6 @@ from loadlab.stack import Stack  # noqa: E402
 
 #: Failures must stay at zero this long before the clients count as recovered.
 QUIET_SECONDS = 3
-#: Client-side messages that mean a request already being served was cut off (not a refused connection).
-CUT_OFF_MARKERS = ("reset", "RemoteDisconnected", "IncompleteRead", "ConnectionClosed", "BrokenPipe", "EOF")
-SLOWEST_ALLOWED_MS = 5000
 
 
 # -- the faults ------------------------------------------------------------------------------------------------
@@ -59,71 +65,31 @@ def _kill_worker(stack: Stack, run: LocustRun) -> None:
     run.workers[0].stop(sig=signal.SIGKILL)
 
 
+def _kill_master(stack: Stack, run: LocustRun) -> None:
+    assert run.master is not None
+    run.master.stop(sig=signal.SIGKILL)
+
+
+def master_loss_reported(outcome: DrillOutcome) -> str | None:
+    if not any("master" in p for p in outcome.result.problems):
+        return f"the report does not say the master died: {outcome.result.problems}"
+    return None
+
+
+def partial_results_saved(outcome: DrillOutcome) -> str | None:
+    requests = sum(e.requests for e in outcome.result.endpoints)
+    return None if requests else "no partial results: Locust's CSV held no request"
+
+
+def no_worker_left(outcome: DrillOutcome) -> str | None:
+    left = outcome.extra.get("workers_left", -1)
+    return None if left == 0 else f"{left:.0f} Locust workers still running after the run"
+
+
 def _restart_api(stack: Stack, run: LocustRun) -> None:
     assert stack.api is not None
     stack.api.stop()  # SIGTERM: uvicorn stops accepting, lets in-flight requests finish
     stack.api.start()
-
-
-# -- the checks ------------------------------------------------------------------------------------------------
-def no_failures_on(name: str) -> Callable[[DrillOutcome], str | None]:
-    def check(outcome: DrillOutcome) -> str | None:
-        failed = sum(r.failures for r in outcome.result.endpoints if r.name == name)
-        return f"{failed} failures on {name}" if failed else None
-
-    return check
-
-
-def nothing_lost(outcome: DrillOutcome) -> str | None:
-    """No 201 without its row. Rows whose 201 never reached a client are allowed under a fault (and reported)."""
-    c = outcome.result.consistency
-    if c and c.nothing_lost:
-        return None
-    rows = ", ".join(f"{r.subject} {r.clients} 201s / {r.server} rows" for r in c.rows) if c else "unknown"
-    return f"an acknowledged write is missing: {rows}"
-
-
-def only_fast_503s(outcome: DrillOutcome) -> str | None:
-    bad = {s: n for s, n in outcome.errors_by_status.items() if s.startswith("5") and s != "503" and n >= 1}
-    if bad:
-        return f"5xx other than 503 from the API: {bad}"
-    if outcome.slowest_ms > SLOWEST_ALLOWED_MS:
-        return f"a request took {outcome.slowest_ms:.0f} ms (> {SLOWEST_ALLOWED_MS})"
-    return None
-
-
-def recovered_within(seconds: float) -> Callable[[DrillOutcome], str | None]:
-    def check(outcome: DrillOutcome) -> str | None:
-        if outcome.recovery_seconds is None:
-            return "clients never saw failures stop after the fault"
-        if outcome.recovery_seconds > seconds:
-            return f"recovered after {outcome.recovery_seconds:.1f} s (> {seconds} s)"
-        return None
-
-    return check
-
-
-def cache_errors_counted_then_hits_return(outcome: DrillOutcome) -> str | None:
-    if outcome.extra.get("cache_errors", 0) < 1:
-        return "no cache errors counted while Redis was down"
-    if outcome.extra.get("cache_hits_after", 0) < 1:
-        return "no cache hits after Redis came back"
-    return None
-
-
-def suspect_for_missing_worker(outcome: DrillOutcome) -> str | None:
-    verdict = outcome.result.verdict
-    reasons = " ".join(verdict.get("suspect_reasons", []))
-    if not verdict.get("suspect") or "missing" not in reasons:
-        return f"verdict not marked suspect for a missing worker: {verdict.get('suspect_reasons')}"
-    if outcome.result.interrupted:
-        return "the run did not go on to its end"
-    return None
-
-
-def no_cut_off_requests(outcome: DrillOutcome) -> str | None:
-    cut = {e: n for e, n in outcome.client_errors.items() if any(m.lower() in e.lower() for m in CUT_OFF_MARKERS)}
-    return f"requests cut off mid-flight: {cut}" if cut else None
 
 
 def overload_drill(knee: int = overload.DEFAULT_KNEE) -> Drill:
@@ -144,7 +110,10 @@ DRILLS: dict[str, Drill] = {
     d.name: d
     for d in (
         Drill("redis-down", "Redis killed for 15 s, then started again", _kill_redis, _start_redis,
-              checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost)),
+              checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost),
+              analyse_more=cache_figures),
+        slow_drills.db_slow(),
+        slow_drills.redis_slow(),
         Drill("pgbouncer-restart", "PgBouncer restarted", _restart_pgbouncer, fault_seconds=0,
               checks=(only_fast_503s, recovered_within(10), nothing_lost)),
         Drill("postgres-restart", "Postgres restarted (fast shutdown)", _restart_postgres, fault_seconds=0,
@@ -153,6 +122,10 @@ DRILLS: dict[str, Drill] = {
               checks=(suspect_for_missing_worker, nothing_lost)),
         Drill("api-sigterm", "the API gets SIGTERM under load and is started again", _restart_api, fault_seconds=0,
               checks=(no_cut_off_requests, recovered_within(10), nothing_lost)),
+        # Killed after two of the master's CSV writes (every 10 s), so there are partial figures to save.
+        Drill("master-loss", "the Locust master killed with SIGKILL mid-run", _kill_master, fault_seconds=0,
+              inject_after=22, duration=35,
+              checks=(master_loss_reported, partial_results_saved, no_worker_left, nothing_lost)),
         overload_drill(),
     )
 }  # fmt: skip
@@ -170,9 +143,12 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
     window = Window()
     done = {"injected": False, "recovered": drill.recover is None}
     options = LoadOptions(**{**options.__dict__, "duration": max(options.duration, drill.duration),
-                             "users": drill.users or options.users})  # fmt: skip
+                             "users": drill.users or options.users,
+                             "scenario": drill.scenario or options.scenario})  # fmt: skip
+    runs: list[LocustRun] = []
 
     def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
+        runs[:] = [run]
         if not done["injected"] and elapsed >= drill.inject_after:
             done["injected"] = True
             window.injected_at = time.time()
@@ -196,10 +172,11 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
 
     try:
         result = run_lab(root, preset, options, during=during, ended=lambda _: stop_own_load(), after=after,
-                         quiet=quiet, run_id=None)  # fmt: skip
+                         quiet=quiet, run_id=None, delayed=drill.delayed)  # fmt: skip
     finally:
         stop_own_load()
     outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, result, window, failed=["the run did not finish"])
+    outcome.extra["workers_left"] = float(sum(w.alive for run in runs for w in run.workers))
     if not window.injected_at:
         outcome.failed.append("the fault was never injected (the run ended early)")
     for check in drill.checks:
@@ -226,15 +203,6 @@ def analyse(drill: Drill, result: RunResult, window: Window, prometheus: str) ->
     if drill.analyse_more is not None:
         drill.analyse_more(outcome, prometheus)
     outcome.recovery_seconds = recovery(outcome.series["failures/s"], window.recovered_at or window.injected_at)
-    if drill.name == "redis-down" and window.injected_at:
-        down = f"{max(1, int(window.recovered_at - window.injected_at))}s"
-        after_span = f"{max(1, int(end - window.recovered_at))}s"
-        outcome.extra["cache_errors"] = _scalar(
-            prometheus, f'sum(increase(board_cache_lookups_total{{result="error"}}[{down}]))', window.recovered_at
-        )
-        outcome.extra["cache_hits_after"] = _scalar(
-            prometheus, f'sum(increase(board_cache_lookups_total{{result="hit"}}[{after_span}]))', end
-        )
     draw_window(outcome, result.outdir / f"drill-{drill.name}.png")
     return outcome  # fmt: skip
 
@@ -253,11 +221,6 @@ def api_errors_by_status(result: RunResult, prometheus: str) -> dict[str, float]
 
 def _points(result: list[dict]) -> list[tuple[float, float]]:
     return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
-
-
-def _scalar(prometheus: str, expr: str, at: float) -> float:
-    result = charts.query_instant(prometheus, expr, at)
-    return float(result[0]["value"][1]) if result else 0.0
 
 
 def recovery(failures: list[tuple[float, float]], since: float) -> float | None:

@@ -43,10 +43,11 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 def run_lab(
     root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
     during: During | None = None, ended: Ended | None = None, after: After | None = None, quiet: bool = False,
-    machine: Machine | None = None,
+    machine: Machine | None = None, delayed: tuple[str, ...] = (),
 ) -> RunResult:  # fmt: skip
     """Run one complete lab test and return its result (its report written); never leaves a process behind
-    unless `keep`. `machine`: the fingerprint, when the caller took it already (else it is taken first)."""
+    unless `keep`. `machine`: the fingerprint, when the caller took it already (else it is taken first).
+    `delayed`: what the stack puts behind a delay proxy (a slow-dependency drill)."""
     run_id = run_id or new_run_id(preset)
     workdir = root / run_id
     workdir.mkdir(parents=True, exist_ok=False)
@@ -60,7 +61,7 @@ def run_lab(
     started = time.time()
     result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
                        machine=machine, versions=collect.versions())  # fmt: skip
-    stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48))
+    stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48), delayed=delayed)
     try:
         with stack:
             try:
@@ -76,6 +77,9 @@ def run_lab(
                 locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
                 result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
+                if locust.exit_code is not None and locust.exit_code < 0:
+                    result.problems.append(f"the Locust master was killed (signal {-locust.exit_code}) before the "
+                                           "end: the figures are partial (its last CSV write, every 10 s)")  # fmt: skip
                 if ended is not None:
                     ended(stack)
                 api_delta, why_unknown = _api_delta(stack, api_before, api_pid)

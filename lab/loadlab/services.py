@@ -134,7 +134,11 @@ class Postgres(Service):
     @property
     def url(self) -> str:
         """The SQLAlchemy URL the API uses when it talks to Postgres directly."""
-        return f"postgresql+asyncpg://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{DB_NAME}"
+        return self.url_at(self.port)
+
+    def url_at(self, port: int) -> str:
+        """The same URL through another port (a proxy in front of this Postgres)."""
+        return f"postgresql+asyncpg://{DB_USER}:{self.password}@127.0.0.1:{port}/{DB_NAME}"
 
     @property
     def exporter_dsn(self) -> str:
@@ -194,10 +198,12 @@ class PgBouncer(Service):
 
     def __init__(
         self, workdir: Path, postgres: Postgres, port: int | None = None, *, pool_size: int = 20,
-        max_client_conn: int = 2000, settings: Mapping[str, str] | None = None,
+        max_client_conn: int = 2000, settings: Mapping[str, str] | None = None, upstream_port: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(workdir, port)
         self.postgres = postgres
+        #: Where PgBouncer connects to Postgres: its port, or a proxy's in front of it.
+        self.upstream_port = upstream_port or postgres.port
         self.user = service_user()
         self.pool_size = pool_size
         self.max_client_conn = max_client_conn
@@ -216,7 +222,7 @@ class PgBouncer(Service):
     def config(self) -> str:
         lines = [
             "[databases]",
-            f"{DB_NAME} = host=127.0.0.1 port={self.postgres.port} dbname={DB_NAME}",
+            f"{DB_NAME} = host=127.0.0.1 port={self.upstream_port} dbname={DB_NAME}",
             "",
             "[pgbouncer]",
             "listen_addr = 127.0.0.1",

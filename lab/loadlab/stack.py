@@ -12,10 +12,12 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from loadlab import services
+from loadlab.delay_proxy import DelayProxy
 from loadlab.pgbouncer_exporter import pgbouncer_exporter
 from loadlab.presets import Preset
 from loadlab.process import free_port
@@ -26,12 +28,20 @@ STATE_FILE = "state.json"
 DOWN_TIMEOUT = 15.0
 #: Tables whose new rows must equal the 201s the clients saw, keyed by the Locust request name that creates them.
 CREATED_BY = {"POST /posts/": "posts", "POST /comments/": "comments", "POST /auth/register": "users"}
+#: What a run can put behind a delay proxy (`Stack(delayed=...)`): Postgres (behind PgBouncer, if any), Redis.
+DELAYABLE = ("postgres", "redis")
 
 
 class Stack:
     """Postgres, PgBouncer (if the preset wants it), Redis (likewise), exporters, the API, Prometheus."""
 
-    def __init__(self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str) -> None:
+    def __init__(self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str,
+                 delayed: Iterable[str] = ()) -> None:  # fmt: skip
+        unknown = set(delayed) - set(DELAYABLE)
+        assert not unknown, f"only {DELAYABLE} can be delayed, not {sorted(unknown)}"
+        self.delayed = frozenset(delayed)
+        #: The delay proxies in the data path (a slow-dependency drill sets their `delay`), by what they slow.
+        self.proxies: dict[str, DelayProxy] = {}
         self.workdir = workdir
         self.preset = preset
         self.accounts = accounts
@@ -63,14 +73,17 @@ class Stack:
         log("starting postgres")
         self.postgres = self._started(Postgres(wd).start())  # type: ignore[assignment]
         assert self.postgres is not None
-        database_url = self.postgres.url
+        postgres_port = self._proxied("postgres", self.postgres.port, log)
+        database_url = self.postgres.url_at(postgres_port)
         exporters: dict[str, list[str]] = {}
         pg_exp = self._started(services.postgres_exporter(wd, self.postgres).start())
         exporters["postgres"] = [pg_exp.target]  # type: ignore[attr-defined]
         if self.preset.pgbouncer:
             log("starting pgbouncer")
             self.pgbouncer = self._started(
-                PgBouncer(wd, self.postgres, pool_size=self.preset.pgbouncer_pool_size).start()
+                PgBouncer(
+                    wd, self.postgres, pool_size=self.preset.pgbouncer_pool_size, upstream_port=postgres_port
+                ).start()
             )  # type: ignore[assignment]
             assert self.pgbouncer is not None
             database_url = self.pgbouncer.url
@@ -80,7 +93,7 @@ class Stack:
             log("starting redis")
             self.redis = self._started(Redis(wd).start())  # type: ignore[assignment]
             assert self.redis is not None
-            redis_url = self.redis.url
+            redis_url = f"redis://127.0.0.1:{self._proxied('redis', self.redis.port, log)}/0"
             exporters["redis"] = [self._started(services.redis_exporter(wd, self.redis).start()).target]  # type: ignore[attr-defined]
         env = {
             **self.preset.env,
@@ -103,8 +116,16 @@ class Stack:
         self.prometheus.wait_scraped("api")
         return self
 
+    def _proxied(self, name: str, port: int, log: Any) -> int:
+        """The port to reach `name` at: its own, or a delay proxy's in front of it when the run delays it."""
+        if name not in self.delayed:
+            return port
+        log(f"starting a delay proxy in front of {name}")
+        self.proxies[name] = DelayProxy(name, port).start()
+        return self.proxies[name].port
+
     def stop(self) -> None:
-        """Stop everything in reverse start order; safe to call twice."""
+        """Stop everything in reverse start order, the delay proxies last; safe to call twice."""
         while self.services:
             service = self.services.pop()
             try:
@@ -112,10 +133,13 @@ class Stack:
                 service.cleanup()
             except Exception as exc:  # noqa: BLE001 - keep stopping the rest
                 print(f"loadlab: stopping {service.name} failed: {exc}")
+        while self.proxies:
+            self.proxies.popitem()[1].stop()
         self._save_state()
 
     def keep(self) -> None:
         """Leave every process running after the block; `loadlab down <workdir>` stops them."""
+        assert not self.proxies, "a stack with delay proxies cannot be kept: they live in the lab's own process"
         self._kept = True
         self._save_state()
 

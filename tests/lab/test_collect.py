@@ -49,9 +49,18 @@ def test_without_a_verdict_what_the_clients_saw_is_unknown(tmp_path: Path) -> No
     collect.locust_outcome(result, files(tmp_path, None))
     assert result.verdict == {} and all(e.statuses == {} for e in result.endpoints)
     collect.counts(result, None, {"posts": 0}, {"posts": 10})
-    assert result.client_counts is None
+    assert result.client_counts is not None and result.client_counts.rows == {"posts": 10}  # from the CSV
     assert result.consistency is not None and not result.consistency.ok
     assert "no verdict" in result.consistency.problem
+    assert result.consistency.nothing_lost  # 10 successful creates, 10 rows: a lower bound is enough for that
+
+
+def test_without_a_verdict_a_lost_write_still_shows(tmp_path: Path) -> None:
+    """A master that died: its CSV said 10 posts created; 9 rows is a lost write whatever the clients saw after."""
+    result = sample_result(tmp_path)
+    collect.locust_outcome(result, files(tmp_path, None))
+    collect.counts(result, None, {"posts": 0}, {"posts": 9})
+    assert result.consistency is not None and not result.consistency.nothing_lost
 
 
 def test_a_failed_verdict_names_its_dominant_cause(tmp_path: Path) -> None:

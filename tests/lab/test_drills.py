@@ -47,6 +47,35 @@ def test_worker_loss_goes_on_and_marks_the_verdict_suspect(tmp_path: Path) -> No
     assert not outcome.result.interrupted
 
 
+def test_redis_slow_opens_the_breaker_and_lists_stay_200(tmp_path: Path) -> None:
+    outcome = run(tmp_path, "redis-slow")
+    assert outcome.failed == []
+    lists = [r for r in outcome.result.endpoints if r.key == "GET /posts/"]
+    assert lists and lists[0].failures == 0 and lists[0].statuses == {"200": lists[0].requests}
+    assert outcome.extra["cache_errors"] >= 1 and outcome.extra["cache_hits_after"] >= 1
+
+
+def test_db_slow_fills_the_pools_and_nothing_waits_past_the_timeout(tmp_path: Path) -> None:
+    outcome = run(tmp_path, "db-slow")
+    assert outcome.failed == []
+    x = outcome.extra
+    assert x["pool_in_use_max_during"] > x["pool_in_use_max_before"] or (
+        x["pgbouncer_waiting_max_during"] > x["pgbouncer_waiting_max_before"]
+    )
+    assert x["api_over_bound_during"] == 0
+    assert outcome.result.consistency is not None and outcome.result.consistency.nothing_lost
+
+
+def test_master_loss_is_reported_with_partial_results_and_no_worker_left(tmp_path: Path) -> None:
+    outcome = run(tmp_path, "master-loss")
+    assert outcome.failed == []
+    result = outcome.result
+    assert any("master was killed (signal 9)" in p for p in result.problems), result.problems
+    assert sum(e.requests for e in result.endpoints) > 0 and not result.verdict
+    assert result.consistency is not None and result.consistency.nothing_lost and not result.passed
+    assert (result.outdir / "index.html").exists()
+
+
 def test_recovery_is_measured_from_the_failure_series() -> None:
     """Pure: failures at 10-12 s after a fault ending at 9 s, quiet from 13 s: recovered 4 s after."""
     series = [(float(t), 1.0 if 10 <= t <= 12 else 0.0) for t in range(0, 30)]
