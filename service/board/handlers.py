@@ -40,9 +40,10 @@ async def database_unavailable(request: Request, error: Exception) -> Response:
     return _board_error(request, DatabaseUnavailable())
 
 
-#: SQLSTATE classes that mean "the database is not reachable right now": connection exceptions (08) and operator
-#: intervention (57P: shutdown, cannot connect now), e.g. PgBouncer's "server_login_retry" after a Postgres restart.
-UNAVAILABLE_SQLSTATES = ("08", "57P")
+#: SQLSTATE classes that mean "the database is not reachable right now": connection exceptions (08), operator
+#: intervention (57P: shutdown, cannot connect now), e.g. PgBouncer's "server_login_retry" after a Postgres restart,
+#: and insufficient resources (53: disk full, out of memory, too many connections; the disk-full drill's 53100).
+UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
 
 
 async def database_error(request: Request, error: Exception) -> Response:

@@ -36,6 +36,8 @@ def app_raising(sqlstate: str) -> FastAPI:
         ("08P01", 503),  # PgBouncer: "server login has been failing, try again later (server_login_retry)"
         ("57P03", 503),  # Postgres: the database system is starting up
         ("57P01", 503),  # admin shutdown
+        ("53100", 503),  # disk full: could not extend a table's file
+        ("53300", 503),  # too many connections
         ("42P01", 500),  # undefined table: a bug, not an outage
     ],
 )
