@@ -35,8 +35,8 @@ class Drill:
     #: Users and scenario of the base run when the drill needs its own (overload: the knee), else the command line's.
     users: int | None = None
     scenario: str | None = None
-    #: What the stack puts behind a delay proxy for this drill (`stack.DELAYABLE`); the fault sets the delay.
-    delayed: tuple[str, ...] = ()
+    #: More `Stack` arguments for this drill: `delayed` (behind a delay proxy), `data_disk_mb`.
+    stack_options: dict[str, Any] = field(default_factory=dict)
     #: Drill-specific figures, called with the outcome and Prometheus' URL before recovery is measured.
     analyse_more: Callable[[DrillOutcome, str], None] | None = None
     #: Stops whatever the drill started itself: once the base load has ended (before the server's counts are

@@ -90,3 +90,8 @@ def cache_figures(outcome: DrillOutcome, prometheus: str) -> None:
 def scalar(prometheus: str, expr: str, at: float) -> float:
     result = charts.query_instant(prometheus, expr, at)
     return float(result[0]["value"][1]) if result else 0.0
+
+
+def api_sends_no_5xx_but_503(outcome: DrillOutcome) -> str | None:
+    bad = {s: n for s, n in outcome.errors_by_status.items() if s.startswith("5") and s != "503" and n >= 1}
+    return f"5xx other than 503 from the API: {bad}" if bad else None

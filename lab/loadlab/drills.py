@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from loadlab import charts, overload, slow_drills  # noqa: E402
+from loadlab import charts, disk_drill, overload, slow_drills  # noqa: E402
 from loadlab.drill import Drill, DrillOutcome, Window  # noqa: E402
 from loadlab.drill_checks import (  # noqa: E402
     cache_errors_counted_then_hits_return,
@@ -114,6 +114,7 @@ DRILLS: dict[str, Drill] = {
               analyse_more=cache_figures),
         slow_drills.db_slow(),
         slow_drills.redis_slow(),
+        disk_drill.disk_full(),
         Drill("pgbouncer-restart", "PgBouncer restarted", _restart_pgbouncer, fault_seconds=0,
               checks=(only_fast_503s, recovered_within(10), nothing_lost)),
         Drill("postgres-restart", "Postgres restarted (fast shutdown)", _restart_postgres, fault_seconds=0,
@@ -172,7 +173,7 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
 
     try:
         result = run_lab(root, preset, options, during=during, ended=lambda _: stop_own_load(), after=after,
-                         quiet=quiet, run_id=None, delayed=drill.delayed)  # fmt: skip
+                         quiet=quiet, run_id=None, stack_options=drill.stack_options)  # fmt: skip
     finally:
         stop_own_load()
     outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, result, window, failed=["the run did not finish"])

@@ -10,11 +10,12 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from loadlab import api_counts, collect, fingerprint, report
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
@@ -43,11 +44,11 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 def run_lab(
     root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
     during: During | None = None, ended: Ended | None = None, after: After | None = None, quiet: bool = False,
-    machine: Machine | None = None, delayed: tuple[str, ...] = (),
+    machine: Machine | None = None, stack_options: Mapping[str, Any] | None = None,
 ) -> RunResult:  # fmt: skip
     """Run one complete lab test and return its result (its report written); never leaves a process behind
     unless `keep`. `machine`: the fingerprint, when the caller took it already (else it is taken first).
-    `delayed`: what the stack puts behind a delay proxy (a slow-dependency drill)."""
+    `stack_options`: more `Stack` arguments (a drill's delay proxies or small data disk)."""
     run_id = run_id or new_run_id(preset)
     workdir = root / run_id
     workdir.mkdir(parents=True, exist_ok=False)
@@ -61,7 +62,8 @@ def run_lab(
     started = time.time()
     result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
                        machine=machine, versions=collect.versions())  # fmt: skip
-    stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48), delayed=delayed)
+    stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48),
+                  **(stack_options or {}))  # fmt: skip
     try:
         with stack:
             try:

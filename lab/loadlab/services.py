@@ -119,12 +119,17 @@ class Postgres(Service):
 
     name = "postgres"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, settings: Mapping[str, str] | None = None,
+                 data_disk_mb: int | None = None) -> None:  # fmt: skip
         super().__init__(workdir, port)
         self.user = service_user()
         self.password = secrets.token_hex(12)
         self.superuser_password = secrets.token_hex(12)
         self.settings = {"max_connections": "300", **(settings or {})}
+        #: A disk of its own for the data (a tmpfs of this size; the WAL stays outside: a full WAL disk stops
+        #: Postgres): the disk-full drill fills it.
+        self.data_disk_mb = data_disk_mb
+        self._mounted = False
 
     @property
     def data_dir(self) -> Path:
@@ -148,13 +153,49 @@ class Postgres(Service):
         self.home = service_dir(self.workdir, self.name, self.user)
         pwfile = self.home / "pwfile"
         pwfile.write_text(self.superuser_password + "\n")
+        extra: list[str | Path] = []
+        if self.data_disk_mb:
+            self._mount_data_disk()
+            extra = ["--waldir", self.home / "wal"]
         give_to(self.home, self.user)
         run_to_completion(
             [PG_BIN / "initdb", "-D", self.data_dir, "-U", "postgres", "--pwfile", pwfile,
-             "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions"],
+             "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions", *extra],
             self.log_path, user=self.user,
         )  # fmt: skip
         pwfile.unlink()
+
+    def _mount_data_disk(self) -> None:
+        self.data_dir.mkdir(mode=0o700)
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.data_disk_mb}m,mode=0700", "tmpfs",
+                                 str(self.data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError(f"a data disk of its own needs a tmpfs mount (root with CAP_SYS_ADMIN): "
+                               f"{result.stderr.strip()}")  # fmt: skip
+        self._mounted = True
+
+    @property
+    def filler(self) -> Path:
+        return self.data_dir / "loadlab-filler"
+
+    def fill_disk(self) -> None:
+        """Take every free byte of the data disk: Postgres can no longer grow a table or an index."""
+        assert self._mounted, "fill_disk needs Postgres(data_disk_mb=...)"
+        stat = os.statvfs(self.data_dir)
+        with self.filler.open("wb") as handle:
+            try:
+                os.posix_fallocate(handle.fileno(), 0, stat.f_bavail * stat.f_frsize)
+            except OSError:  # no space left: what we want; a few pages Postgres took meanwhile are full too
+                pass
+
+    def free_disk(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def cleanup(self) -> None:
+        if self._mounted:
+            subprocess.run(["umount", str(self.data_dir)], capture_output=True, check=False)
+            self._mounted = False
+        super().cleanup()
 
     def start(self) -> Postgres:
         first = self.home is None

@@ -36,12 +36,14 @@ class Stack:
     """Postgres, PgBouncer (if the preset wants it), Redis (likewise), exporters, the API, Prometheus."""
 
     def __init__(self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str,
-                 delayed: Iterable[str] = ()) -> None:  # fmt: skip
+                 delayed: Iterable[str] = (), data_disk_mb: int | None = None) -> None:  # fmt: skip
         unknown = set(delayed) - set(DELAYABLE)
         assert not unknown, f"only {DELAYABLE} can be delayed, not {sorted(unknown)}"
         self.delayed = frozenset(delayed)
         #: The delay proxies in the data path (a slow-dependency drill sets their `delay`), by what they slow.
         self.proxies: dict[str, DelayProxy] = {}
+        #: Postgres's data on a disk of its own of this size (the disk-full drill fills it).
+        self.data_disk_mb = data_disk_mb
         self.workdir = workdir
         self.preset = preset
         self.accounts = accounts
@@ -71,7 +73,7 @@ class Stack:
     def start(self, log: Any = print) -> Stack:
         wd = self.workdir
         log("starting postgres")
-        self.postgres = self._started(Postgres(wd).start())  # type: ignore[assignment]
+        self.postgres = self._started(Postgres(wd, data_disk_mb=self.data_disk_mb).start())  # type: ignore[assignment]
         assert self.postgres is not None
         postgres_port = self._proxied("postgres", self.postgres.port, log)
         database_url = self.postgres.url_at(postgres_port)
@@ -140,6 +142,7 @@ class Stack:
     def keep(self) -> None:
         """Leave every process running after the block; `loadlab down <workdir>` stops them."""
         assert not self.proxies, "a stack with delay proxies cannot be kept: they live in the lab's own process"
+        assert not self.data_disk_mb, "a stack with a data disk of its own cannot be kept: only stop() unmounts it"
         self._kept = True
         self._save_state()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from loadlab import drills, presets
 from loadlab.loadtest import LoadOptions
 from tests.lab.helpers import processes_under
+from tests.tools import missing_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +76,17 @@ def test_master_loss_is_reported_with_partial_results_and_no_worker_left(tmp_pat
     assert sum(e.requests for e in result.endpoints) > 0 and not result.verdict
     assert result.consistency is not None and result.consistency.nothing_lost and not result.passed
     assert (result.outdir / "index.html").exists()
+
+
+def test_disk_full_writes_get_503_then_work_again(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        missing_tool("root", "the tests as root: the drill mounts a tmpfs for Postgres's data")
+    outcome = run(tmp_path, "disk-full")
+    assert outcome.failed == []
+    refused = {k: n for k, n in outcome.result.failures.items() if k.startswith(("POST /posts/", "POST /comments/"))}
+    assert refused and all("got 503" in k for k in refused), refused
+    assert outcome.extra["created_after"] > 0
+    assert outcome.result.consistency is not None and outcome.result.consistency.nothing_lost
 
 
 def test_recovery_is_measured_from_the_failure_series() -> None:
