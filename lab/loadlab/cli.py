@@ -142,6 +142,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_load_options(drill)
     drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "35")))
+
+    soak = sub.add_parser("soak", help="the seed mix at 70 %% of the knee for a long while, judged window by window")
+    add_preset_option(soak)
+    add_root_option(soak)
+    soak.add_argument(
+        "--minutes",
+        type=float,
+        default=float(_env("SOAK_MINUTES", "30")),
+        metavar="N",
+        help="how long (default 30; env LOADLAB_SOAK_MINUTES)",
+    )
+    soak.add_argument(
+        "--knee",
+        type=int,
+        default=int(_env("KNEE", "0")) or None,
+        metavar="USERS",
+        help="the preset's capacity knee in users (default: the last `loadlab bench` under --root "
+        "that found one; env LOADLAB_KNEE)",
+    )
+    soak.add_argument(
+        "--window",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="seconds per window (default 300; a quarter of a run shorter than 4 windows)",
+    )
+    soak.add_argument(
+        "-w",
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "2")),
+        metavar="N",
+        help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
+    )
     return parser
 
 
@@ -170,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_bench(args)
         if args.command == "drill":
             return cmd_drill(args)
+        if args.command == "soak":
+            return cmd_soak(args)
     except (presets.PresetError, ValueError, FileNotFoundError) as exc:
         print(f"loadlab: {exc}", file=sys.stderr)
         return 2
@@ -226,6 +262,24 @@ def cmd_drill(args: argparse.Namespace) -> int:
     print()
     print(drills.summary_table(outcomes))
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from loadlab import soak
+
+    preset = presets.load(args.preset)
+    if args.knee is not None:
+        knee, source = args.knee, "--knee"
+    elif found := soak.knee_from_bench(args.root, preset.name):
+        knee, source = found
+    else:
+        raise ValueError(f"no knee for {preset.name}: run `loadlab bench` (it measures one) or pass --knee USERS")
+    if knee < 1 or args.minutes <= 0:
+        raise ValueError(f"--knee and --minutes must be positive, got {knee} and {args.minutes:g}")
+    result = soak.run_soak(args.root, preset, knee, source, args.minutes, args.workers, args.window)
+    print()
+    print(soak.summary(result))
+    return 0 if result.passed else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,228 @@
+"""`loadlab soak`: the seed mix at 70 % of the preset's measured knee for a long while, judged window by window.
+
+Every window (5 minutes; a quarter of a shorter run) records: failures, p95/p99, the API's RSS and open file
+descriptors (its whole process tree), Postgres / PgBouncer / Redis connections and table sizes. The soak passes
+when nothing failed, p95 stayed within 20 % of the first window, RSS grew at most 10 % after the first window
+(the warm-up) and descriptors and connections stayed flat. Drift is what a short run cannot show.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from loadlab import charts
+from loadlab.formats import markdown_table, text_table
+from loadlab.lab import run_lab
+from loadlab.loadtest import LoadOptions, LocustRun
+from loadlab.presets import Preset
+from loadlab.result import RunResult
+from loadlab.stack import CREATED_BY, Stack
+
+KNEE_SHARE = 0.70
+WINDOW_SECONDS = 300
+#: A run shorter than this many windows gets windows of a quarter of it (`--minutes 2`: 30 s windows).
+MIN_WINDOWS = 4
+P95_DRIFT = 0.20
+RSS_GROWTH = 0.10
+#: "Flat": at most this much above the first window (a share, or a few, whichever is larger).
+FLAT_SHARE, FLAT_SLACK = 0.10, 2
+#: Users start over this many seconds.
+RAMP_SECONDS = 10
+
+
+@dataclass
+class Window:
+    """One window of the soak (`at`: seconds since the load started, at the window's end)."""
+
+    at: float
+    requests: float = 0.0
+    failures: float = 0.0
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    api_rss_mb: float = 0.0
+    api_fds: int = 0
+    postgres_connections: int = 0
+    pgbouncer_clients: float | None = None
+    pgbouncer_servers: float | None = None
+    redis_clients: float | None = None
+    table_mb: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Soak:
+    users: int
+    knee: int
+    knee_source: str
+    window_seconds: int
+    windows: list[Window] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    run_report: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+
+def knee_from_bench(root: Path, preset: str) -> tuple[int, str] | None:
+    """The last `loadlab bench` under `root` that found a knee for `preset`: (users, its bench.json)."""
+    for path in sorted(root.glob("bench-*/bench.json"), reverse=True):
+        users = json.loads(path.read_text()).get("knee", {}).get(preset, {}).get("users", 0)
+        if users:
+            return int(users), str(path)
+    return None
+
+
+def window_length(minutes: float, window: int = WINDOW_SECONDS) -> int:
+    return max(1, min(window, int(minutes * 60 / MIN_WINDOWS)))
+
+
+# -- sampling one window -------------------------------------------------------------------------------------------
+def sample(stack: Stack, at: float, seconds: int) -> Window:
+    assert stack.prometheus is not None and stack.postgres is not None and stack.api is not None
+    prom = stack.prometheus.url
+    now = time.time()
+
+    def value(expr: str) -> float | None:
+        found = charts.query_instant(prom, expr, now)
+        number = float(found[0]["value"][1]) if found else None
+        return None if number is None or math.isnan(number) else number
+
+    w = f"{seconds}s"
+    window = Window(at=round(at, 1))
+    window.requests = value(f"sum(increase(locust_requests_total[{w}]))") or 0.0
+    window.failures = value(f"sum(increase(locust_request_failures_total[{w}]))") or 0.0
+    for q, name in ((0.95, "p95_ms"), (0.99, "p99_ms")):
+        seconds_value = value(
+            f"histogram_quantile({q}, sum by (le) (increase(locust_response_time_seconds_bucket[{w}])))"
+        )
+        setattr(window, name, None if seconds_value is None else round(seconds_value * 1000, 1))
+    window.api_rss_mb, window.api_fds = api_process_tree(stack)
+    window.postgres_connections = int(
+        stack.postgres.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'board' AND pid <> pg_backend_pid()", db="board"
+        )
+    )
+    if stack.pgbouncer is not None:
+        window.pgbouncer_clients = value(
+            "sum(pgbouncer_pools_client_active_connections) + sum(pgbouncer_pools_client_waiting_connections)"
+        )
+        window.pgbouncer_servers = value(
+            "sum(pgbouncer_pools_server_active_connections) + sum(pgbouncer_pools_server_idle_connections)"
+        )
+    if stack.redis is not None:
+        window.redis_clients = value("sum(redis_connected_clients)")
+    sizes = stack.postgres.psql(
+        " UNION ALL ".join(f"SELECT '{t}', pg_total_relation_size('{t}')" for t in dict.fromkeys(CREATED_BY.values()))
+    )
+    window.table_mb = {t: round(int(n) / 2**20, 2) for t, n in (line.split("|") for line in sizes.splitlines())}
+    return window  # fmt: skip
+
+
+def api_process_tree(stack: Stack) -> tuple[float, int]:
+    """RSS (MB) and open descriptors of the API's processes (a supervisor's workers included)."""
+    assert stack.api is not None and stack.api.process is not None and stack.api.process.pid is not None
+    rss, fds = 0, 0
+    try:
+        root = psutil.Process(stack.api.process.pid)
+        for proc in (root, *root.children(recursive=True)):
+            with proc.oneshot():
+                rss += proc.memory_info().rss
+                fds += proc.num_fds()
+    except psutil.Error:
+        pass
+    return round(rss / 2**20, 1), fds
+
+
+# -- judging ------------------------------------------------------------------------------------------------------
+def judge(windows: list[Window]) -> list[str]:
+    """What broke over the soak; the first window is the warm-up every later one is compared with."""
+    if len(windows) < 2:
+        return [f"only {len(windows)} window(s): nothing to compare"]
+    first, later = windows[0], windows[1:]
+    failed = []
+    if failures := sum(w.failures for w in windows):
+        failed.append(f"{failures:.0f} failures")
+    if first.p95_ms:
+        drifted = [w for w in later if w.p95_ms is not None and w.p95_ms > first.p95_ms * (1 + P95_DRIFT)]
+        failed += [f"p95 {w.p95_ms:g} ms at {w.at:.0f} s, over {P95_DRIFT:.0%} above the first window's "
+                   f"{first.p95_ms:g} ms" for w in drifted]  # fmt: skip
+    if (last := later[-1]).api_rss_mb > first.api_rss_mb * (1 + RSS_GROWTH):
+        failed.append(f"API RSS grew {first.api_rss_mb:g} -> {last.api_rss_mb:g} MB (> {RSS_GROWTH:.0%})")
+    for name in ("api_fds", "postgres_connections", "pgbouncer_clients", "pgbouncer_servers", "redis_clients"):
+        base = getattr(first, name)
+        if base is None:
+            continue
+        bound = base + max(FLAT_SLACK, base * FLAT_SHARE)
+        if grown := [w for w in later if (getattr(w, name) or 0) > bound]:
+            failed.append(f"{name} not flat: {base:g} in the first window, {getattr(grown[-1], name):g} at "
+                          f"{grown[-1].at:.0f} s")  # fmt: skip
+    return failed
+
+
+def table(soak: Soak) -> list[list[str]]:
+    head = ["At s", "Requests", "Failures", "p95 ms", "p99 ms", "API RSS MB", "API fds", "PG conns",
+            "PgB clients/servers", "Redis clients", "Table MB"]  # fmt: skip
+    rows = [head]
+    for w in soak.windows:
+        pgb = "-" if w.pgbouncer_clients is None else f"{w.pgbouncer_clients:g}/{w.pgbouncer_servers or 0:g}"
+        rows.append([f"{w.at:.0f}", f"{w.requests:.0f}", f"{w.failures:.0f}", _ms(w.p95_ms), _ms(w.p99_ms),
+                     f"{w.api_rss_mb:g}", str(w.api_fds), str(w.postgres_connections), pgb,
+                     "-" if w.redis_clients is None else f"{w.redis_clients:g}",
+                     " ".join(f"{t} {mb:g}" for t, mb in w.table_mb.items())])  # fmt: skip
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+# -- running one --------------------------------------------------------------------------------------------------
+def run_soak(root: Path, preset: Preset, knee: int, knee_source: str, minutes: float, workers: int = 2,
+             window: int = WINDOW_SECONDS, quiet: bool = False) -> Soak:  # fmt: skip
+    seconds = window_length(minutes, window)
+    users = max(1, round(knee * KNEE_SHARE))
+    soak = Soak(users, knee, knee_source, seconds)
+    options = LoadOptions(users=users, spawn_rate=max(1.0, users / RAMP_SECONDS), duration=max(1, int(minutes * 60)),
+                          workers=workers, scenario="seed", accounts=min(users, 100))  # fmt: skip
+    next_at = [float(seconds)]
+
+    def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
+        if elapsed >= next_at[0]:
+            next_at[0] += seconds
+            soak.windows.append(sample(stack, elapsed, seconds))
+
+    def after(stack: Stack, result: RunResult) -> None:
+        soak.failed = judge(soak.windows)
+        soak.run_report = str(result.outdir)
+        write(soak, result.outdir)
+
+    result = run_lab(root, preset, options, during=during, after=after, quiet=quiet)
+    if result.interrupted:
+        soak.failed.append("interrupted")
+    if not soak.run_report:
+        soak.failed.append("the run did not finish")
+    return soak
+
+
+def write(soak: Soak, outdir: Path) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "soak.json").write_text(json.dumps({**asdict(soak), "passed": soak.passed}, indent=2) + "\n")
+    md = [f"# Soak: {soak.users} users (70 % of the knee, {soak.knee} users from {soak.knee_source}), windows of "
+          f"{soak.window_seconds} s", "", markdown_table(table(soak)), "",
+          "**PASS**" if soak.passed else "**FAIL**: " + "; ".join(soak.failed), ""]  # fmt: skip
+    (outdir / "soak.md").write_text("\n".join(md))
+
+
+def summary(soak: Soak) -> str:
+    lines = [f"soak: {soak.users} users (70 % of the knee {soak.knee} from {soak.knee_source}), "
+             f"windows of {soak.window_seconds} s", text_table(table(soak))]  # fmt: skip
+    lines.append("soak: PASS" if soak.passed else "soak: FAIL: " + "; ".join(soak.failed))
+    if soak.run_report:
+        lines.append(f"report: {Path(soak.run_report) / 'soak.md'}")
+    return "\n".join(lines)

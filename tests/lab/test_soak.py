@@ -1,0 +1,78 @@
+"""`loadlab soak`: each way a soak fails, where its knee comes from, and (CI's `--minutes 2`) a real one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from loadlab import soak
+from loadlab.soak import Window
+from tests.lab.helpers import lab_env, loadlab_argv, processes_under
+
+STEADY = Window(at=300, requests=9000, failures=0, p95_ms=40, p99_ms=90, api_rss_mb=100, api_fds=40,
+                postgres_connections=20, pgbouncer_clients=30, pgbouncer_servers=20, redis_clients=4)  # fmt: skip
+
+
+def windows(**last: float) -> list[Window]:
+    """Four steady windows, the last one changed as given."""
+    steady = [replace(STEADY, at=300.0 * (i + 1)) for i in range(3)]
+    return [*steady, replace(STEADY, at=1200, **last)]
+
+
+def test_a_steady_soak_passes() -> None:
+    assert soak.judge(windows()) == []
+    assert soak.judge(windows(p95_ms=47.9, api_rss_mb=109, api_fds=44, postgres_connections=22)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "broken"),
+    [
+        ({"failures": 3}, "3 failures"),
+        ({"p95_ms": 48.5}, "p95 48.5 ms at 1200 s, over 20% above the first window's 40 ms"),
+        ({"api_rss_mb": 111}, "API RSS grew 100 -> 111 MB (> 10%)"),
+        ({"api_fds": 45}, "api_fds not flat: 40 in the first window, 45 at 1200 s"),
+        ({"postgres_connections": 23}, "postgres_connections not flat: 20 in the first window, 23 at 1200 s"),
+        ({"pgbouncer_servers": 23}, "pgbouncer_servers not flat: 20 in the first window, 23 at 1200 s"),
+        ({"redis_clients": 7}, "redis_clients not flat: 4 in the first window, 7 at 1200 s"),
+    ],
+)
+def test_each_drift_fails_the_soak(change: dict[str, float], broken: str) -> None:
+    assert soak.judge(windows(**change)) == [broken]
+
+
+def test_one_window_proves_nothing() -> None:
+    assert soak.judge([STEADY]) == ["only 1 window(s): nothing to compare"]
+
+
+def test_windows_are_five_minutes_or_a_quarter_of_a_short_run() -> None:
+    assert soak.window_length(30) == 300
+    assert soak.window_length(2) == 30
+
+
+def test_the_knee_comes_from_the_last_bench_that_found_one(tmp_path: Path) -> None:
+    for stamp, users in (("20260101-000000", 300), ("20260102-000000", 250), ("20260103-000000", 0)):
+        (tmp_path / f"bench-{stamp}").mkdir()
+        (tmp_path / f"bench-{stamp}" / "bench.json").write_text(json.dumps({"knee": {"tuned": {"users": users}}}))
+    assert soak.knee_from_bench(tmp_path, "tuned") == (250, str(tmp_path / "bench-20260102-000000" / "bench.json"))
+    assert soak.knee_from_bench(tmp_path, "seed-baseline") is None
+
+
+@pytest.mark.e2e
+def test_a_two_minute_soak(tmp_path: Path) -> None:
+    """What CI runs: `loadlab soak --minutes 2` (at 70 % of a small knee: the figures, not the capacity)."""
+    result = subprocess.run(loadlab_argv("soak", "--minutes", "2", "--knee", "20", "--root", str(tmp_path)),
+                            capture_output=True, text=True, timeout=600, env=lab_env(), check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    data = json.loads((run_dir / "report" / "soak.json").read_text())
+    assert data["passed"] and data["users"] == 14 and data["window_seconds"] == 30
+    assert len(data["windows"]) >= 3
+    for w in data["windows"]:
+        assert w["requests"] > 0 and w["api_rss_mb"] > 0 and w["api_fds"] > 0 and w["postgres_connections"] > 0
+        assert w["p95_ms"] is not None and set(w["table_mb"]) == {"posts", "comments", "users"}
+    assert "soak: PASS" in result.stdout
+    assert processes_under(run_dir) == []
