@@ -91,10 +91,10 @@ LABEL org.opencontainers.image.title="loadlab-api" \
 COPY --from=venv-api /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 9000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
-CMD ["python", "-m", "board", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "board", "serve", "--host", "0.0.0.0", "--port", "8000", "--metrics-port", "9000"]
 
 # ---------------------------------------------------------------------------------------------------
 # locust: the load suite at /app/locust (locustfile.py + loadsuite/; not installed, Locust imports it from there).

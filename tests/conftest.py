@@ -63,6 +63,8 @@ def api_env(database_url: str, redis_url: str = "", **knobs: str) -> dict[str, s
         "BOARD_JWT_SECRET": TEST_JWT_SECRET,
         "BOARD_BCRYPT_ROUNDS": TEST_BCRYPT_ROUNDS,
         "BOARD_DB_STATEMENT_CACHE": "false",
+        # One process: a test about one pool or one bcrypt thread means exactly that; multi-process tests say so.
+        "BOARD_WORKERS": "1",
     }
     env.update(knobs)
     return env
@@ -70,8 +72,9 @@ def api_env(database_url: str, redis_url: str = "", **knobs: str) -> dict[str, s
 
 @pytest.fixture(scope="session")
 def live_api(tmp_workdir: Path, postgres: Postgres, pgbouncer: PgBouncer, redis_server: Redis) -> Iterator[Api]:
-    """The API as a real process behind PgBouncer with the Redis cache; migrated, with user1..user10."""
-    api = Api(tmp_workdir, api_env(pgbouncer.url, redis_server.url), name="live-api")
+    """The API as a real instance of two processes behind PgBouncer with the Redis cache; migrated, with
+    user1..user10."""
+    api = Api(tmp_workdir, api_env(pgbouncer.url, redis_server.url, BOARD_WORKERS="2"), name="live-api")
     api.migrate()
     api.seed_users(10)
     api.start()

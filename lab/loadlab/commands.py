@@ -14,8 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "locust" / "locustfile.py"
 
 
-def api_serve(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "board", "serve", "--host", host, "--port", str(port)]
+def api_serve(host: str, port: int, metrics_port: int) -> list[str]:
+    return [sys.executable, "-m", "board", "serve", "--host", host, "--port", str(port),
+            "--metrics-port", str(metrics_port)]  # fmt: skip
 
 
 def api_migrate() -> list[str]:

@@ -17,8 +17,9 @@ from typing import Any
 
 import annotated_types
 
-#: Settings the chart and the lab set from their own wiring (Services, the Secret): never in api.env.
-WIRED = ("database_url", "redis_url", "jwt_secret")
+#: Settings the chart and the lab set from their own wiring (Services, the Secret, `api.workers`,
+#: `api.metricsPort`): never in api.env.
+WIRED = ("database_url", "redis_url", "jwt_secret", "workers", "metrics_port")
 ENV_PREFIX = "BOARD_"
 #: The spellings of a boolean the presets use (pydantic accepts more; the schema keeps to these two).
 BOOLEANS = ("true", "false")

@@ -104,6 +104,7 @@ class Process:
         user: str | None = None,
         cwd: Path | None = None,
         stop_signal: int = signal.SIGTERM,
+        on_spawn: Callable[[int], None] | None = None,
     ) -> None:
         assert argv, "a process needs a command"
         self.name = name
@@ -114,6 +115,8 @@ class Process:
         self.user = user
         self.cwd = cwd
         self.stop_signal = stop_signal
+        #: Called with the pid right after the child starts (e.g. to put it under a CPU quota before it forks).
+        self.on_spawn = on_spawn
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
@@ -137,6 +140,12 @@ class Process:
             )
         finally:
             log.close()
+        if self.on_spawn is not None:
+            try:
+                self.on_spawn(self.popen.pid)
+            except BaseException:
+                self.stop(sig=signal.SIGKILL)
+                raise
         return self
 
     @property

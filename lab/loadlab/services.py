@@ -18,8 +18,9 @@ import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -82,6 +83,8 @@ class Service:
         self.process: Process | None = None
         #: The service's own folder when it has one; may live outside `workdir` (see `service_dir`).
         self.home: Path | None = None
+        #: Called with each new process's pid (the stack puts it under the run's CPU quota: `loadlab.cpulimit`).
+        self.on_spawn: Callable[[int], None] | None = None
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -91,6 +94,11 @@ class Service:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.alive
+
+    def spawn(self, argv: Sequence[str | Path], **options: Any) -> Process:
+        """Start this service's long-running process (logged to its log, under its CPU quota if any)."""
+        self.process = Process(self.name, argv, self.log_path, on_spawn=self.on_spawn, **options).start()
+        return self.process
 
     def stop(self) -> None:
         if self.process is not None:
@@ -206,8 +214,7 @@ class Postgres(Service):
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
         # SIGINT is Postgres's "fast" shutdown: it rolls back open transactions and flushes what was committed.
-        self.process = Process(self.name, argv, self.log_path, user=self.user, stop_signal=signal.SIGINT).start()
-        self.process.wait_ready(self._ready, START_TIMEOUT)
+        self.spawn(argv, user=self.user, stop_signal=signal.SIGINT).wait_ready(self._ready, START_TIMEOUT)
         if first:
             self.psql(f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{self.password}'", db="postgres")
             self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
@@ -291,10 +298,9 @@ class PgBouncer(Service):
         (self.home / "pgbouncer.ini").write_text(self.config())
         (self.home / "userlist.txt").write_text(f'"{DB_USER}" "{self.postgres.password}"\n')
         give_to(self.home, self.user)
-        self.process = Process(
-            self.name, [PGBOUNCER, "pgbouncer.ini"], self.log_path, user=self.user, cwd=self.home
-        ).start()
-        self.process.wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
+        self.spawn([PGBOUNCER, "pgbouncer.ini"], user=self.user, cwd=self.home).wait_ready(
+            lambda: port_is_open(self.port), START_TIMEOUT
+        )
         return self
 
 
@@ -313,8 +319,7 @@ class Redis(Service):
         argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", home, "--daemonize", "no", "--maxmemory", "256mb",
                 "--maxmemory-policy", "allkeys-lru"]  # fmt: skip
-        self.process = Process(self.name, argv, self.log_path).start()
-        self.process.wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
+        self.spawn(argv).wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
         return self
 
 
@@ -333,8 +338,7 @@ class Exporter(Service):
 
     def start(self) -> Exporter:
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        self.process = Process(self.name, argv, self.log_path, env=self.env).start()
-        self.process.wait_ready(lambda: http_ok(f"http://{self.target}/metrics"), START_TIMEOUT)
+        self.spawn(argv, env=self.env).wait_ready(lambda: http_ok(f"http://{self.target}/metrics"), START_TIMEOUT)
         return self
 
 
@@ -389,8 +393,7 @@ class Prometheus(Service):
         argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=30d"]  # fmt: skip
-        self.process = Process(self.name, argv, self.log_path).start()
-        self.process.wait_ready(lambda: http_ok(f"{self.url}/-/ready"), START_TIMEOUT)
+        self.spawn(argv).wait_ready(lambda: http_ok(f"{self.url}/-/ready"), START_TIMEOUT)
         return self
 
     def wait_scraped(self, job: str, timeout: float = START_TIMEOUT) -> None:
@@ -403,13 +406,15 @@ class Prometheus(Service):
 
 
 class Api(Service):
-    """The board API (`python -m board serve`), configured only through its `BOARD_` environment."""
+    """The board API (`python -m board serve`: a supervisor and its processes), configured only through its `BOARD_`
+    environment; `/metrics` (every process summed) on a port of its own."""
 
     name = "api"
 
     def __init__(self, workdir: Path, env: Mapping[str, str], port: int | None = None, *, name: str = "api") -> None:
         super().__init__(workdir, port)
         self.name = name
+        self.metrics_port = free_port()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
 
     @property
@@ -419,7 +424,12 @@ class Api(Service):
     @property
     def metrics_url(self) -> str:
         """Where the API's own metrics are read (the report scrapes it directly before and after a run)."""
-        return f"{self.url}/metrics"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def metrics_target(self) -> str:
+        """The `host:port` Prometheus scrapes."""
+        return f"127.0.0.1:{self.metrics_port}"
 
     def run(self, argv: Sequence[str], timeout: float = 300.0) -> None:
         """Run one of the API's CLI commands (migrate, seed-users) with the API's environment."""
@@ -432,7 +442,9 @@ class Api(Service):
         self.run(commands.api_seed_users(count))
 
     def start(self) -> Api:
-        self.process = Process(self.name, commands.api_serve("127.0.0.1", self.port), self.log_path, env=self.env)
-        self.process.start()
-        self.process.wait_ready(lambda: http_ok(f"{self.url}/readyz"), START_TIMEOUT)
+        argv = commands.api_serve("127.0.0.1", self.port, self.metrics_port)
+        # The supervisor opens the metrics port once every process is ready.
+        self.spawn(argv, env=self.env).wait_ready(
+            lambda: http_ok(self.metrics_url) and http_ok(f"{self.url}/readyz"), START_TIMEOUT
+        )
         return self

@@ -14,15 +14,17 @@ import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loadlab import services
 from loadlab.delay_proxy import DelayProxy
+from loadlab.cpulimit import CpuLimit, remove_tree
 from loadlab.pgbouncer_exporter import pgbouncer_exporter
 from loadlab.presets import Preset
 from loadlab.process import free_port
 from loadlab.services import Api, PgBouncer, Postgres, Prometheus, Redis, Service
 
+S = TypeVar("S", bound=Service)
 STATE_FILE = "state.json"
 #: How long `loadlab down` lets each process group stop politely before SIGKILL.
 DOWN_TIMEOUT = 15.0
@@ -35,8 +37,10 @@ DELAYABLE = ("postgres", "redis")
 class Stack:
     """Postgres, PgBouncer (if the preset wants it), Redis (likewise), exporters, the API, Prometheus."""
 
-    def __init__(self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str,
-                 delayed: Iterable[str] = (), data_disk_mb: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str, delayed: Iterable[str] = (),
+        data_disk_mb: int | None = None, cpu_limit: CpuLimit | None = None,
+    ) -> None:  # fmt: skip
         unknown = set(delayed) - set(DELAYABLE)
         assert not unknown, f"only {DELAYABLE} can be delayed, not {sorted(unknown)}"
         self.delayed = frozenset(delayed)
@@ -45,6 +49,8 @@ class Stack:
         #: Postgres's data on a disk of its own of this size (the disk-full drill fills it).
         self.data_disk_mb = data_disk_mb
         self.workdir = workdir
+        #: The run's CPU quota (`--cpus`): every service's processes go under it as they start.
+        self.cpu_limit = cpu_limit
         self.preset = preset
         self.accounts = accounts
         self.jwt_secret = jwt_secret
@@ -65,38 +71,41 @@ class Stack:
         if not self._kept:
             self.stop()
 
-    def _started(self, service: Service) -> Service:
+    def _started(self, service: S) -> S:
         self.services.append(service)
         self._save_state()
         return service
 
+    def _start(self, service: S) -> S:
+        """Start `service` under the run's CPU quota, if any, and keep it for `stop()`."""
+        limit = self.cpu_limit
+        if limit is not None:
+            service.on_spawn = lambda pid: limit.adopt(service.name, pid)
+        service.start()
+        if limit is not None and service.process is not None and service.process.pid is not None:
+            limit.adopt(service.name, service.process.pid)  # and whatever it forked before it was moved
+        return self._started(service)
+
     def start(self, log: Any = print) -> Stack:
         wd = self.workdir
         log("starting postgres")
-        self.postgres = self._started(Postgres(wd, data_disk_mb=self.data_disk_mb).start())  # type: ignore[assignment]
-        assert self.postgres is not None
-        postgres_port = self._proxied("postgres", self.postgres.port, log)
-        database_url = self.postgres.url_at(postgres_port)
-        exporters: dict[str, list[str]] = {}
-        pg_exp = self._started(services.postgres_exporter(wd, self.postgres).start())
-        exporters["postgres"] = [pg_exp.target]  # type: ignore[attr-defined]
+        self.postgres = postgres = self._start(Postgres(wd, data_disk_mb=self.data_disk_mb))
+        postgres_port = self._proxied("postgres", postgres.port, log)
+        database_url = postgres.url_at(postgres_port)
+        exporters: dict[str, list[str]] = {"postgres": [self._start(services.postgres_exporter(wd, postgres)).target]}
         if self.preset.pgbouncer:
             log("starting pgbouncer")
-            self.pgbouncer = self._started(
-                PgBouncer(
-                    wd, self.postgres, pool_size=self.preset.pgbouncer_pool_size, upstream_port=postgres_port
-                ).start()
-            )  # type: ignore[assignment]
-            assert self.pgbouncer is not None
-            database_url = self.pgbouncer.url
-            exporters["pgbouncer"] = [self._started(pgbouncer_exporter(wd, self.pgbouncer).start()).target]  # type: ignore[attr-defined]
+            self.pgbouncer = pgbouncer = self._start(
+                PgBouncer(wd, postgres, pool_size=self.preset.pgbouncer_pool_size, upstream_port=postgres_port)
+            )
+            database_url = pgbouncer.url
+            exporters["pgbouncer"] = [self._start(pgbouncer_exporter(wd, pgbouncer)).target]
         redis_url = ""
         if self.preset.redis:
             log("starting redis")
-            self.redis = self._started(Redis(wd).start())  # type: ignore[assignment]
-            assert self.redis is not None
-            redis_url = f"redis://127.0.0.1:{self._proxied('redis', self.redis.port, log)}/0"
-            exporters["redis"] = [self._started(services.redis_exporter(wd, self.redis).start()).target]  # type: ignore[attr-defined]
+            self.redis = redis = self._start(Redis(wd))
+            redis_url = f"redis://127.0.0.1:{self._proxied('redis', redis.port, log)}/0"
+            exporters["redis"] = [self._start(services.redis_exporter(wd, redis)).target]
         env = {
             **self.preset.env,
             "BOARD_DATABASE_URL": database_url,
@@ -104,18 +113,17 @@ class Stack:
             "BOARD_JWT_SECRET": self.jwt_secret,
         }
         api = Api(wd, env)
-        jobs = {"api": [f"127.0.0.1:{api.port}"], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
+        jobs = {"api": [api.metrics_target], "locust": [f"127.0.0.1:{self.locust_exporter_port}"], **exporters}
         # Prometheus first: it hands targets to its scrapers ~5 s after it is ready (see wait_scraped), time
         # the migration and the API's start would otherwise add to every run.
         log("starting prometheus")
-        self.prometheus = self._started(Prometheus(wd, jobs, rule_files=rule_files()).start())  # type: ignore[assignment]
-        assert self.prometheus is not None
+        self.prometheus = prometheus = self._start(Prometheus(wd, jobs, rule_files=rule_files()))
         log("migrating and creating accounts")
         api.migrate()
         api.seed_users(self.accounts)
         log("starting the api")
-        self.api = self._started(api.start())  # type: ignore[assignment]
-        self.prometheus.wait_scraped("api")
+        self.api = self._start(api)
+        prometheus.wait_scraped("api")
         return self
 
     def _proxied(self, name: str, port: int, log: Any) -> int:
@@ -153,6 +161,7 @@ class Stack:
             "urls": self.urls(),
             # Service folders outside the run folder (root's home is not searchable by `postgres`).
             "external_dirs": [str(d) for d in self.external_dirs()],
+            "cgroup": str(self.cpu_limit.parent.path) if self.cpu_limit and self.cpu_limit.parent else None,
         }
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
@@ -196,6 +205,8 @@ def down(workdir: Path) -> int:
         _signal_group(pid, signal.SIGKILL)
     for folder in state.get("external_dirs", []):
         shutil.rmtree(folder, ignore_errors=True)
+    if state.get("cgroup"):
+        remove_tree(Path(state["cgroup"]))
     state["pids"] = []
     state["external_dirs"] = []
     state_path.write_text(json.dumps(state, indent=2))

@@ -21,9 +21,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     seed.add_argument(
         "--count", type=int, default=DEFAULT_SEED_USERS, metavar="N", help="accounts (default: %(default)s)"
     )
-    serve = commands.add_parser("serve", help="run the API (one uvicorn process)")
+    serve = commands.add_parser("serve", help="run the API: a supervisor and BOARD_WORKERS uvicorn processes")
     serve.add_argument("--host", default="127.0.0.1", metavar="HOST", help="bind address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, metavar="PORT", help="bind port (default: %(default)s)")
+    serve.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="port of /metrics, on the same address (default: BOARD_METRICS_PORT, else 9000)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "seed-users" and args.count < 1:
         parser.error(f"--count must be >= 1, got {args.count}")
@@ -48,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         created, existing = asyncio.run(seed_users(settings, args.count))
         print(f"board: seed-users: {created} created, {existing} already present")
     else:
-        from board.server import serve
+        from board.supervisor import serve
 
-        serve(settings, args.host, args.port)
+        return serve(settings, args.host, args.port, args.metrics_port)
     return 0
 
 

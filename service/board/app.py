@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,13 +20,19 @@ from board.routes import auth, health, posts
 from board.state import Board
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, process: str = "0", on_started: Callable[[], None] | None = None
+) -> FastAPI:
+    """The app of one API process: `settings` are its share of the instance's, `process` its index (a metric
+    label); `on_started` is called once it is ready to serve (the supervisor waits for every process)."""
     settings = settings or Settings()  # type: ignore[call-arg]  # read from BOARD_* variables
-    board = Board.build(settings)
+    board = Board.build(settings, process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await board.startup()
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:
@@ -42,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the in-flight limit refuses before the body is read.
     list_route = next(r for r in posts.router.routes if getattr(r, "path", "") == "/posts/" and "GET" in r.methods)
     app.add_middleware(
-        FirstPageFastPath, cache=board.cache, route=list_route, page_limit=settings.page_default_limit
+        FirstPageFastPath, first_page=board.first_page, route=list_route
     )  # innermost: behind the in-flight limit and the metrics, like the route it stands in for
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # The routers' own routes (full paths, no prefix added on include): the app's are wrapped per include.

@@ -2,51 +2,36 @@
 
 from __future__ import annotations
 
-import math
-import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from board.cpus import available_cpus
 
 # Only for BOARD_DEV_MODE=true: a known secret must never sign tokens anywhere real.
 DEV_JWT_SECRET = "board-dev-mode-insecure-secret-do-not-deploy"
 MIN_JWT_SECRET_LENGTH = 32
 
 
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-
-
-def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's limit).
-
-    `os.cpu_count()` is the node's count: in a pod limited to one CPU on a 16-core node it would start 16
-    bcrypt threads to share one CPU.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = cpu_max.read_text().split()
-    except (OSError, ValueError):
-        return cpus
-    if quota == "max":
-        return cpus
-    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOARD_", extra="ignore", use_attribute_docstrings=True)
 
+    workers: int = Field(default_factory=available_cpus, ge=1, le=64)
+    """API processes of this instance, one event loop each (default: the CPUs this process may use)."""
+    metrics_port: int = Field(9000, ge=1, le=65535)
+    """Port of `/metrics` (all processes of the instance summed), apart from the API's port."""
     database_url: str = Field(repr=False)
     """`postgresql+asyncpg://user:pw@host:port/db` (PgBouncer or Postgres)."""
     db_pool_size: int = Field(10, ge=1, le=1000)
-    """SQLAlchemy pool size."""
+    """SQLAlchemy pool size of the instance, split across its processes."""
     db_max_overflow: int = Field(10, ge=0, le=1000)
-    """SQLAlchemy max overflow beyond the pool size."""
+    """SQLAlchemy max overflow beyond the pool size, for the instance (split across its processes)."""
     db_pool_timeout: float = Field(2.0, gt=0, le=300)
     """Seconds to wait for a pool checkout before answering 503."""
     db_pool_queue_limit: int = Field(64, ge=-1, le=100_000)
-    """Requests allowed to wait for a checkout when every connection is out; more get 503 at once (-1: no bound)."""
+    """Requests allowed to wait for a checkout when every connection is out; more get 503 at once (-1: no bound).
+    For the instance, split across its processes."""
     db_pool_standing_queue_seconds: float = Field(1.0, ge=0, le=60)
     """Once no checkout has been quick (under 5 % of this) for this long, new waiters get 503 at once (0: off)."""
     db_statement_cache: bool = False
@@ -64,9 +49,10 @@ class Settings(BaseSettings):
     hash_in_executor: bool = True
     """False runs hash/verify on the event loop (the seed's baseline)."""
     executor_workers: int = Field(default_factory=available_cpus, ge=1, le=256)
-    """bcrypt worker threads: default the CPUs this process may use (cgroup quota included)."""
+    """bcrypt worker threads of the instance, split across its processes: default the CPUs usable (cgroup quota
+    included)."""
     executor_queue_limit: int = Field(64, ge=0, le=100_000)
-    """Tasks allowed to wait beyond the busy workers before new ones get a 503."""
+    """Tasks allowed to wait beyond the busy workers before new ones get a 503 (instance, split)."""
     executor_max_wait_seconds: float = Field(2.0, ge=0, le=300)
     """Seconds a task may wait for a bcrypt worker; one expected (or, not admitted before routing, found) to wait
     longer gets 503 (0: no bound)."""
@@ -83,7 +69,8 @@ class Settings(BaseSettings):
     page_max_limit: int = Field(100, ge=1, le=10_000)
     """`GET /posts/` maximum page size."""
     max_requests_in_flight: int = Field(256, ge=0, le=100_000)
-    """Requests served at once (health, readiness, metrics aside); more get 503 before routing (0: no limit)."""
+    """Requests served at once by the instance (split across its processes; health and readiness aside); more get
+    503 before routing (0: no limit)."""
     max_body_bytes: int = Field(65536, ge=1024, le=64 * 1024 * 1024)
     """Request bodies above this many bytes get 413."""
     retry_after_seconds: int = Field(1, ge=1, le=3600)
@@ -112,3 +99,23 @@ class Settings(BaseSettings):
     @property
     def cache_active(self) -> bool:
         return self.cache_enabled and bool(self.redis_url)
+
+    def for_process(self, index: int, count: int) -> Settings:
+        """The settings of process `index` of `count`: each per-instance capacity split so the sums stay the
+        instance's (remainders to the first processes); "no bound" values (-1, 0) stay as they are."""
+        assert 0 <= index < count, f"process index {index} outside 0..{count - 1}"
+
+        def share(total: int, minimum: int) -> int:
+            return max(minimum, total // count + (index < total % count))
+
+        split = {
+            "db_pool_size": share(self.db_pool_size, 1),
+            "db_max_overflow": share(self.db_max_overflow, 0),
+            "executor_workers": share(self.executor_workers, 1),
+            "executor_queue_limit": share(self.executor_queue_limit, 0),
+        }
+        if self.db_pool_queue_limit >= 0:
+            split["db_pool_queue_limit"] = share(self.db_pool_queue_limit, 0)
+        if self.max_requests_in_flight:
+            split["max_requests_in_flight"] = share(self.max_requests_in_flight, 1)
+        return self.model_copy(update=split)

@@ -12,7 +12,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from board.config import Settings
 from board.errors import PoolQueueFull, PoolQueueStanding
-from board.metrics import GaugeCollector, Metrics
+from board.metrics import Metrics
 
 #: CoDel's target as a share of its interval (its authors' 5 ms of 100 ms).
 STANDING_TARGET_SHARE = 0.05
@@ -117,18 +117,12 @@ def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEn
     )
     if metrics is not None:
         pool = engine.sync_engine.pool
-        metrics.add_collector(
-            GaugeCollector(
-                {
-                    "board_db_pool_connections_in_use": ("Connections checked out of the pool", pool.checkedout),
-                    "board_db_pool_connections_idle": ("Connections idle in the pool", pool.checkedin),
-                    # SQLAlchemy counts overflow from -pool_size; only the part beyond the pool is overflow.
-                    "board_db_pool_overflow": ("Overflow connections open", lambda: max(0, pool.overflow())),
-                    "board_db_pool_size": ("Configured pool size", lambda: settings.db_pool_size),
-                    "board_db_pool_max_overflow": ("Configured max overflow", lambda: settings.db_max_overflow),
-                }
-            )
-        )
+        metrics.live("board_db_pool_connections_in_use", "Connections checked out of the pool", pool.checkedout)
+        metrics.live("board_db_pool_connections_idle", "Connections idle in the pool", pool.checkedin)
+        # SQLAlchemy counts overflow from -pool_size; only the part beyond the pool is overflow.
+        metrics.live("board_db_pool_overflow", "Overflow connections open", lambda: max(0, pool.overflow()))
+        metrics.live("board_db_pool_size", "Configured pool size", lambda: settings.db_pool_size)
+        metrics.live("board_db_pool_max_overflow", "Configured max overflow", lambda: settings.db_max_overflow)
     return engine
 
 

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 from board.errors import ExecutorFull
-from board.metrics import GaugeCollector, Metrics
+from board.metrics import Metrics
 
 T = TypeVar("T")
 #: Weight of the newest task in the moving average of task run time (about the last 10 tasks count).
@@ -88,16 +88,10 @@ class BoundedExecutor:
         self._pending = 0  # submitted, not finished (touched on the loop thread only)
         self._reserved = 0  # admitted requests whose task is not submitted yet (loop thread only)
         self._busy = 0  # running in a worker (touched under the lock)
-        metrics.add_collector(
-            GaugeCollector(
-                {
-                    "board_executor_workers": ("bcrypt executor worker threads", lambda: self.workers),
-                    "board_executor_queue_limit": ("Tasks allowed to wait for a worker", lambda: self.queue_limit),
-                    "board_executor_queue_depth": ("Tasks waiting for a worker", lambda: self.queue_depth),
-                    "board_executor_busy_workers": ("Workers running a task", lambda: self.busy),
-                }
-            )
-        )
+        metrics.live("board_executor_workers", "bcrypt executor worker threads", lambda: self.workers)
+        metrics.live("board_executor_queue_limit", "Tasks allowed to wait for a worker", lambda: self.queue_limit)
+        metrics.live("board_executor_queue_depth", "Tasks waiting for a worker", lambda: self.queue_depth)
+        metrics.live("board_executor_busy_workers", "Workers running a task", lambda: self.busy)
 
     @property
     def busy(self) -> int:

@@ -1,17 +1,19 @@
-"""Prometheus metrics of one API process (names fixed by docs/contracts.md).
+"""Prometheus metrics of the API (names fixed by docs/contracts.md).
 
-One uvicorn process per API instance: scale by running more instances (pods), never by forking
-workers. That is why this module uses a plain per-app `CollectorRegistry` and live collectors
-(pool, executor) instead of prometheus_client's multiprocess mode, which cannot run collectors.
+An instance runs several processes (`board serve --workers N`), so every metric is written through
+prometheus_client's multiprocess mode (the supervisor sets PROMETHEUS_MULTIPROC_DIR before it starts them) and
+the supervisor serves their sum on the metrics port (`board.supervisor`). Multiprocess mode cannot run
+collectors that read live objects at scrape time, so state owned by others (pool occupancy, executor queue) is
+copied into `livesum` gauges by each process's sampler (`board.sampler`) several times a second; a dead
+process's live gauges leave the sum with it. Without PROMETHEUS_MULTIPROC_DIR (tests, one process) the same
+metrics live in memory and `exposition()` renders them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from board import __version__
 
@@ -19,17 +21,28 @@ from board import __version__
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)
 # A collection stops the event loop: from a fraction of a millisecond (young objects) to the whole heap.
 GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# How late the loop runs a timer: under a millisecond when idle, the length of a blocking call when not.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A Redis round trip on loopback is ~0.1 ms; the client's timeout is 0.5 s.
+REDIS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 CACHE_RESULTS = ("hit", "miss", "error", "bypass")
+REDIS_OPERATIONS = ("lookup", "refill", "write", "reset", "ping")
 EXECUTOR_TASKS = ("hash", "verify")
 OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "pool_queue_standing", "executor_full", "in_flight_full")
 UNMATCHED_ROUTE = "<unmatched>"
+#: Summed over the processes of an instance; a dead process's value leaves the sum.
+LIVE_SUM = "livesum"
 
 
 class Metrics:
-    """Every metric the API exports, registered on its own registry."""
+    """Every metric one API process exports; `process` (0..N-1) labels the per-process series."""
 
-    def __init__(self, *, bcrypt_rounds: int, hash_in_executor: bool, cache_enabled: bool) -> None:
+    def __init__(
+        self, *, bcrypt_rounds: int, hash_in_executor: bool, cache_enabled: bool, process: str = "0"
+    ) -> None:  # fmt: skip
         self.registry = CollectorRegistry(auto_describe=True)
+        self.process = process
+        self._live: list[tuple[Gauge, Callable[[], float]]] = []
         r = self.registry
         self.http_requests = Counter(
             "board_http_requests_total", "HTTP requests by method, route template and status",
@@ -39,7 +52,9 @@ class Metrics:
             "board_http_request_duration_seconds", "HTTP request duration by route template",
             ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.http_in_flight = Gauge("board_http_requests_in_flight", "HTTP requests being served", registry=r)
+        self.http_in_flight = Gauge(
+            "board_http_requests_in_flight", "HTTP requests being served", registry=r, multiprocess_mode=LIVE_SUM
+        )
         self.pool_wait = Histogram(
             "board_db_pool_checkout_wait_seconds", "Time spent waiting for a DB pool checkout",
             buckets=LATENCY_BUCKETS, registry=r,
@@ -60,13 +75,33 @@ class Metrics:
             "board_gc_pause_seconds", "Garbage collections (each stops the event loop) by generation",
             ["generation"], buckets=GC_BUCKETS, registry=r,
         )  # fmt: skip
+        self.loop_lag = Histogram(
+            "board_event_loop_lag_seconds", "How late the event loop ran a timer due every tick, by process",
+            ["process"], buckets=LAG_BUCKETS, registry=r,
+        ).labels(process)  # fmt: skip
+        self.loop_cpu = Counter(
+            "board_event_loop_cpu_seconds", "CPU time of the event loop's thread, by process (1 s/s = a full core)",
+            ["process"], registry=r,
+        ).labels(process)  # fmt: skip
+        self.process_cpu = Counter(
+            "board_process_cpu_seconds", "CPU time of the whole process (bcrypt threads included), by process",
+            ["process"], registry=r,
+        ).labels(process)  # fmt: skip
         self.cache_lookups = Counter("board_cache_lookups", "Post-list cache lookups by result", ["result"], registry=r)
+        self.redis_duration = Histogram(
+            "board_cache_redis_duration_seconds", "Redis round trips of the cache by operation",
+            ["operation"], buckets=REDIS_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.redis_errors = Counter(
+            "board_cache_redis_errors", "Redis operations of the cache that failed (the cache then fails open)",
+            ["operation"], registry=r,
+        )  # fmt: skip
         self.overload = Counter(
             "board_overload_rejections", "503 responses sent because of overload, by reason", ["reason"], registry=r
         )
         self.info = Gauge(
-            "board_info", "Build and configuration of this API process",
-            ["version", "bcrypt_rounds", "hash_in_executor", "cache_enabled"], registry=r,
+            "board_info", "Build and configuration of this API instance",
+            ["version", "bcrypt_rounds", "hash_in_executor", "cache_enabled"], registry=r, multiprocess_mode="max",
         )  # fmt: skip
         self.info.labels(
             __version__, str(bcrypt_rounds), str(hash_in_executor).lower(), str(cache_enabled).lower()
@@ -74,24 +109,25 @@ class Metrics:
         # Known label values start at 0 so rate() and ratios work from the first scrape.
         for result in CACHE_RESULTS:
             self.cache_lookups.labels(result)
+        for operation in REDIS_OPERATIONS:
+            self.redis_duration.labels(operation)
+            self.redis_errors.labels(operation)
         for task in EXECUTOR_TASKS:
             self.executor_task.labels(task)
         for reason in OVERLOAD_REASONS:
             self.overload.labels(reason)
 
-    def add_collector(self, collector: Collector) -> None:
-        self.registry.register(collector)
+    def live(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge copied from a live object (`read()`) at every sample, summed over the instance's processes."""
+        gauge = Gauge(name, documentation, registry=self.registry, multiprocess_mode=LIVE_SUM)
+        gauge.set(read())
+        self._live.append((gauge, read))
 
+    def refresh_live(self) -> None:
+        for gauge, read in self._live:
+            gauge.set(read())
 
-class GaugeCollector(Collector):
-    """Gauges read from a live object on every scrape (pool occupancy, executor state)."""
-
-    def __init__(self, gauges: dict[str, tuple[str, Callable[[], float]]]) -> None:
-        self._gauges = gauges
-
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return [GaugeMetricFamily(name, doc) for name, (doc, _) in self._gauges.items()]
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        for name, (doc, read) in self._gauges.items():
-            yield GaugeMetricFamily(name, doc, value=read())
+    def exposition(self) -> bytes:
+        """This process's metrics in the text format, live gauges fresh (one process; tests)."""
+        self.refresh_live()
+        return generate_latest(self.registry)

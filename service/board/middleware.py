@@ -8,14 +8,14 @@ import orjson
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from board.cache import PostPageCache
+from board.cache import SCOPE_KEY as FIRST_PAGE_LOOKUP
+from board.cache import FirstPage
 from board.executor import BoundedExecutor
 from board.metrics import UNMATCHED_ROUTE, Metrics
-from board.responses import next_page_link
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: Never shed: liveness, readiness and the scrape must still answer while the API sheds everything else.
-UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Never shed: liveness and readiness must still answer while the API sheds everything else.
+UNSHED_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class MetricsMiddleware:
@@ -204,35 +204,28 @@ async def _error(send: Send, status: int, detail: str, extra: list[tuple[bytes, 
 
 
 class FirstPageFastPath:
-    """`GET /posts/` (no query) answered from the cache's ready bytes before FastAPI routes it, on a hit.
+    """`GET /posts/`'s first page answered from the cache before FastAPI routes it, on a hit.
 
     The cached first page is most of the traffic, and on a hit nothing of the framework is needed: no
-    dependencies, no validation, no response object. A miss (or Redis down, or the cache off) goes on to the
-    route, which counts it and refills. The route is put in the scope so the metrics label it as usual.
+    dependencies, no validation, no response object. A miss goes on to the route with what the lookup found (the
+    route refills without asking Redis again); so do Redis errors and a disabled cache. The route is put in the
+    scope so the metrics label it as usual.
     """
 
-    def __init__(self, app: ASGIApp, cache: PostPageCache, route: BaseRoute, page_limit: int) -> None:
+    def __init__(self, app: ASGIApp, first_page: FirstPage, route: BaseRoute) -> None:
         assert getattr(route, "path", None) == "/posts/", "the fast path serves the GET /posts/ route"
         self.app = app
-        self.cache = cache
+        self.first_page = first_page
         self.route = route
-        self.page_limit = page_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == "/posts/"
-            and scope["method"] == "GET"
-            and not scope["query_string"]
-        ):
-            page = await self.cache.peek_first_page()
-            if page is not None:
+        if FirstPage.matches(scope):
+            found = await self.first_page.lookup()
+            if found.page is not None:
                 scope["route"] = self.route
-                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(page.body)).encode())]
-                link = next_page_link(self.page_limit, page.next_before)
-                if link:
-                    headers.append((b"link", link.encode()))
+                headers = self.first_page.headers(found.page)
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": page.body})
+                await send({"type": "http.response.body", "body": found.page.body})
                 return
+            scope[FIRST_PAGE_LOOKUP] = found
         await self.app(scope, receive, send)

@@ -54,13 +54,13 @@ async def insert_users(session: AsyncSession, rows: list[dict[str, str]]) -> int
     return len(result.all()) if result is not None else 0
 
 
-async def list_posts(session: AsyncSession, limit: int, before: int | None) -> tuple[list[dict[str, Any]], bool]:
-    """Newest first; one extra row tells whether a next page exists."""
-    stmt = select(*POST_COLUMNS).order_by(posts.c.id.desc()).limit(limit + 1)
+async def newest_posts(session: AsyncSession, count: int, before: int | None = None) -> list[dict[str, Any]]:
+    """Up to `count` posts, newest first, older than `before` if given (ask one more than a page: it says whether
+    a next page exists)."""
+    stmt = select(*POST_COLUMNS).order_by(posts.c.id.desc()).limit(count)
     if before is not None:
         stmt = stmt.where(posts.c.id < before)
-    rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
-    return rows[:limit], len(rows) > limit
+    return [dict(r) for r in (await session.execute(stmt)).mappings()]
 
 
 async def get_post(session: AsyncSession, post_id: int, comment_limit: int) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from passlib.context import CryptContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from board.cache import PostPageCache
+from board.cache import FirstPage
 from board.config import Settings
 from board.db import create_engine, create_session_factory
 from board.executor import BoundedExecutor
 from board.gcpause import GcPauseObserver
 from board.metrics import Metrics
+from board.sampler import ProcessSampler
 from board.security import password_context
 
 
@@ -24,20 +25,24 @@ class Board:
     sessions: async_sessionmaker[AsyncSession]
     executor: BoundedExecutor
     passwords: CryptContext
-    cache: PostPageCache
+    first_page: FirstPage
     # Verified against for unknown usernames, so a miss costs as much as a wrong password.
     dummy_hash: str = field(default="")
     gc_observer: GcPauseObserver = field(init=False)
+    sampler: ProcessSampler = field(init=False)
 
     def __post_init__(self) -> None:
         self.gc_observer = GcPauseObserver(self.metrics.gc_pause)
+        self.sampler = ProcessSampler(self.metrics)
 
     @classmethod
-    def build(cls, settings: Settings) -> Board:
+    def build(cls, settings: Settings, process: str = "0") -> Board:
+        """Everything one API process owns; `settings` are this process's share (`Settings.for_process`)."""
         metrics = Metrics(
             bcrypt_rounds=settings.bcrypt_rounds,
             hash_in_executor=settings.hash_in_executor,
             cache_enabled=settings.cache_active,
+            process=process,
         )
         engine = create_engine(settings, metrics)
         return cls(
@@ -54,8 +59,12 @@ class Board:
                 max_wait=settings.executor_max_wait_seconds,
             ),
             passwords=password_context(settings.bcrypt_rounds),
-            cache=PostPageCache(
-                settings.redis_url, settings.cache_ttl_seconds, metrics, enabled=settings.cache_enabled
+            first_page=FirstPage(
+                settings.redis_url,
+                settings.cache_ttl_seconds,
+                metrics,
+                settings.page_default_limit,
+                enabled=settings.cache_enabled,
             ),
         )
 
@@ -69,9 +78,11 @@ class Board:
     async def startup(self) -> None:
         self.dummy_hash = await self.executor.run("hash", self.passwords.hash, "board-dummy-password")
         self.gc_observer.install()
+        self.sampler.start()
 
     async def shutdown(self) -> None:
+        await self.sampler.stop()
         self.gc_observer.remove()
-        await self.cache.close()
+        await self.first_page.close()
         await self.engine.dispose()
         self.executor.shutdown()

@@ -96,20 +96,28 @@ def test_secrets_stay_out_of_repr() -> None:
     assert SECRET not in repr(s) and "pw@" not in repr(s)
 
 
-def test_available_cpus_follows_a_cgroup_quota(tmp_path: Path) -> None:
-    from board.config import available_cpus
+def test_a_process_gets_its_share_of_each_instance_capacity() -> None:
+    s = Settings(
+        database_url=URL, jwt_secret=SECRET, workers=3, db_pool_size=20, db_max_overflow=10, db_pool_queue_limit=64,
+        executor_workers=2, executor_queue_limit=7, max_requests_in_flight=512,
+    )  # fmt: skip
+    shares = [s.for_process(i, 3) for i in range(3)]
+    # The sums are the instance's: remainders go to the first processes.
+    assert [p.db_pool_size for p in shares] == [7, 7, 6]
+    assert [p.db_max_overflow for p in shares] == [4, 3, 3]
+    assert [p.db_pool_queue_limit for p in shares] == [22, 21, 21]
+    assert [p.executor_queue_limit for p in shares] == [3, 2, 2]
+    assert [p.max_requests_in_flight for p in shares] == [171, 171, 170]
+    # Two bcrypt threads for three processes: every process needs one, so the sum exceeds the instance's.
+    assert [p.executor_workers for p in shares] == [1, 1, 1]
+    # Knobs that are not capacities are the same everywhere.
+    assert {p.bcrypt_rounds for p in shares} == {s.bcrypt_rounds} and shares[2].jwt_secret == SECRET
 
-    affinity = len(os.sched_getaffinity(0))
-    cpu_max = tmp_path / "cpu.max"
-    assert available_cpus(tmp_path / "absent") == affinity
-    cpu_max.write_text("max 100000\n")
-    assert available_cpus(cpu_max) == affinity
-    cpu_max.write_text("100000 100000\n")  # a limit of 1 CPU
-    assert available_cpus(cpu_max) == 1
-    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: two workers, when there are two
-    assert available_cpus(cpu_max) == min(2, affinity)
-    cpu_max.write_text("10000 100000\n")  # 0.1 CPU: still one worker
-    assert available_cpus(cpu_max) == 1
+
+def test_no_bound_stays_no_bound_in_every_process() -> None:
+    s = Settings(database_url=URL, jwt_secret=SECRET, db_pool_queue_limit=-1, max_requests_in_flight=0)
+    share = s.for_process(1, 2)
+    assert share.db_pool_queue_limit == -1 and share.max_requests_in_flight == 0
 
 
 def _contract_knobs() -> dict[str, str]:

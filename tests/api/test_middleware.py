@@ -15,8 +15,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Message
 
+from board.cache import SCOPE_KEY, CachedPage, FirstPage, Lookup
 from board.metrics import Metrics
-from board.middleware import BodyLimitMiddleware, InFlightLimitMiddleware, MetricsMiddleware
+from board.middleware import BodyLimitMiddleware, FirstPageFastPath, InFlightLimitMiddleware, MetricsMiddleware
 
 LIMIT = 1024
 
@@ -100,7 +101,7 @@ def test_known_label_values_start_at_zero() -> None:
         assert series in text
 
 
-async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_health_and_metrics() -> None:
+async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_health() -> None:
     """Limit 2, two requests held in the app: the next ones get 503 + Retry-After at once, labelled by route."""
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
     release = asyncio.Event()
@@ -114,7 +115,7 @@ async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_heal
     async def ok(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    inner = Starlette(routes=[Route("/items/{item_id}", held), Route("/healthz", ok), Route("/metrics", ok)])
+    inner = Starlette(routes=[Route("/items/{item_id}", held), Route("/healthz", ok), Route("/readyz", ok)])
     app = MetricsMiddleware(InFlightLimitMiddleware(inner, 2, metrics, 3, inner.router.routes), metrics)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         holders = [asyncio.create_task(client.get(f"/items/{n}")) for n in (1, 2)]
@@ -125,7 +126,7 @@ async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_heal
         assert refused.json() == {"detail": "server busy: too many requests in flight"}
         assert entered == ["/items/1", "/items/2"]  # the refused one never reached the app
         assert (await client.get("/healthz")).status_code == 200
-        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
         release.set()
         assert [(await h).status_code for h in holders] == [200, 200]
         assert (await client.get("/items/4")).status_code == 200  # room again
@@ -142,51 +143,51 @@ async def test_in_flight_limit_zero_admits_everything() -> None:
     assert {r.status_code for r in responses} == {200}
 
 
-class FakePageCache:
-    def __init__(self, page: object) -> None:
-        self.page = page
-        self.peeks = 0
+class CannedFirstPage(FirstPage):
+    """The real first page (its request rule, its headers) with a lookup that finds what the test says."""
 
-    async def peek_first_page(self) -> object:
-        self.peeks += 1
-        return self.page
+    def __init__(self, found: Lookup) -> None:
+        super().__init__("", 5, Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False), 20)
+        self.found = found
+        self.lookups = 0
+
+    async def lookup(self) -> Lookup:
+        self.lookups += 1
+        return self.found
 
 
-def fast_path_app(page: object) -> tuple[Starlette, FakePageCache, list[str]]:
-    from board.middleware import FirstPageFastPath
-
-    seen: list[str] = []
+def fast_path_app(found: Lookup) -> tuple[FirstPageFastPath, CannedFirstPage, list[object]]:
+    seen: list[object] = []
 
     async def route(request: Request) -> PlainTextResponse:
-        seen.append(str(request.url))
+        seen.append((str(request.url), request.scope.get(SCOPE_KEY)))
         return PlainTextResponse("from the route")
 
     inner = Starlette(routes=[Route("/posts/", route)])
-    cache = FakePageCache(page)
-    list_route = inner.routes[0]
-    app = FirstPageFastPath(inner, cache, list_route, page_limit=20)  # type: ignore[arg-type]
-    return app, cache, seen  # type: ignore[return-value]
+    first_page = CannedFirstPage(found)
+    return FirstPageFastPath(inner, first_page, inner.routes[0]), first_page, seen
 
 
 async def test_fast_path_serves_a_cached_first_page_without_the_route() -> None:
-    from board.cache import CachedPage
-
-    app, cache, seen = fast_path_app(CachedPage(b'[{"id": 9}]', 8))
+    app, first_page, seen = fast_path_app(Lookup(page=CachedPage(b'[{"id": 9}]', 8)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/posts/")
     assert response.status_code == 200 and response.content == b'[{"id": 9}]'
     assert response.headers["content-type"] == "application/json"
     assert response.headers["link"] == '</posts/?limit=20&before=8>; rel="next"'
-    assert seen == [] and cache.peeks == 1
+    assert seen == [] and first_page.lookups == 1
 
 
-async def test_fast_path_leaves_misses_and_queries_to_the_route() -> None:
-    app, cache, seen = fast_path_app(None)
+async def test_fast_path_hands_a_miss_to_the_route_and_leaves_queries_alone() -> None:
+    miss = Lookup(version=b"41")
+    app, first_page, seen = fast_path_app(miss)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        miss = await client.get("/posts/")
+        first = await client.get("/posts/")
         query = await client.get("/posts/?limit=5")
-    assert miss.text == "from the route" and query.text == "from the route"
-    assert cache.peeks == 1  # a query string never touches the cache
+    assert first.text == "from the route" and query.text == "from the route"
+    # The route gets the miss's version, so it refills without asking Redis again; a query never looks.
+    assert seen == [("http://t/posts/", miss), ("http://t/posts/?limit=5", None)]
+    assert first_page.lookups == 1
 
 
 async def test_hashing_shed_refuses_logins_before_routing_while_the_executor_refuses() -> None:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 @asynccontextmanager
-async def only_connection_held(client: httpx.AsyncClient, postgres: Postgres) -> AsyncIterator[asyncio.Task]:
+async def only_connection_held(client: httpx.AsyncClient, api: Api, postgres: Postgres) -> AsyncIterator[asyncio.Task]:
     """A lock from outside the API stalls a `GET /posts/` that then holds the pool's only connection; the lock
     (and so the connection) is released when the block ends. Yields that request's task."""
     locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
@@ -31,7 +31,7 @@ async def only_connection_held(client: httpx.AsyncClient, postgres: Postgres) ->
         await locker.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
         holder = asyncio.create_task(client.get("/posts/?limit=5"))  # a query string: never the cache's fast path
         deadline = time.monotonic() + 10
-        while metric(await scrape(client), "board_db_pool_connections_in_use") < 1:
+        while metric(await scrape(api), "board_db_pool_connections_in_use") < 1:
             assert time.monotonic() < deadline, "the first request never took the connection"
             await asyncio.sleep(0.05)
         yield holder
@@ -56,7 +56,7 @@ async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
         BOARD_RETRY_AFTER_SECONDS="3",
     )
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
-        async with only_connection_held(client, postgres) as holder:
+        async with only_connection_held(client, api, postgres) as holder:
             start = time.monotonic()
             rejected = await client.get("/posts/1")
             elapsed = time.monotonic() - start
@@ -64,7 +64,7 @@ async def test_pool_of_one_held_busy_gets_503_within_the_timeout(
         assert rejected.headers["retry-after"] == "3" and rejected.json()["detail"]
         assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + SLACK
         assert (await holder).status_code == 200  # the held request finishes once the lock goes
-        text = await scrape(client)
+        text = await scrape(api)
         assert metric(text, "board_overload_rejections_total", 'reason="pool_timeout"') >= 1
         assert metric(text, "board_db_pool_checkout_timeouts_total") >= 1
         assert (await client.get("/posts/1")).status_code in (200, 404)  # and the pool recovers
@@ -87,7 +87,7 @@ async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_serve
         BOARD_RETRY_AFTER_SECONDS="2",
     )
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
-        async with only_connection_held(client, postgres) as holder:
+        async with only_connection_held(client, api, postgres) as holder:
             start = time.monotonic()
             others = [asyncio.create_task(client.get("/posts/1")) for _ in range(REFUSED + 1)]
             refused: set[asyncio.Task[httpx.Response]] = set()
@@ -105,7 +105,7 @@ async def test_pool_queue_limit_refuses_the_excess_at_once_and_the_rest_is_serve
         assert (await holder).status_code == 200
         (queued,) = set(others) - refused
         assert (await queued).status_code in (200, 404)
-        text = await scrape(client)
+        text = await scrape(api)
         assert metric(text, "board_overload_rejections_total", 'reason="pool_queue_full"') == REFUSED
         assert metric(text, "board_overload_rejections_total", 'reason="pool_timeout"') == 0
         assert metric(text, "board_db_pool_checkout_timeouts_total") == 0
@@ -130,7 +130,7 @@ async def test_in_flight_limit_refuses_at_once_while_health_and_metrics_answer(
             # Two requests in flight: one holds the connection (stalled on the lock), one waits for it.
             held = [asyncio.create_task(client.get(f"/posts/{n}")) for n in (1, 2)]
             deadline = time.monotonic() + 10
-            while metric(await scrape(client), "board_http_requests_in_flight") < 3:  # the scrape counts too
+            while metric(await scrape(api), "board_http_requests_in_flight") < 2:
                 assert time.monotonic() < deadline, "the two requests never got in flight"
                 await asyncio.sleep(0.05)
             refused = await asyncio.gather(*(client.get("/posts/") for _ in range(REFUSED)))
@@ -143,7 +143,7 @@ async def test_in_flight_limit_refuses_at_once_while_health_and_metrics_answer(
             assert response.status_code == 503 and response.headers["retry-after"] == "1"
             assert response.json()["detail"] == "server busy: too many requests in flight"
         assert {(await task).status_code for task in held} <= {200, 404}
-        text = await scrape(client)
+        text = await scrape(api)
         assert metric(text, "board_overload_rejections_total", 'reason="in_flight_full"') == REFUSED
         assert metric(text, "board_http_requests_total", 'method="GET",route="/posts/",status="503"') == REFUSED
 
@@ -161,7 +161,7 @@ async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api])
         for r in responses:
             if r.status_code == 503:
                 assert r.headers["retry-after"] == "1" and r.json()["detail"]
-        text = await scrape(client)
+        text = await scrape(api)
         rejected = codes.count(503)
         assert metric(text, "board_overload_rejections_total", 'reason="executor_full"') == rejected
         assert metric(text, "board_executor_rejections_total") == rejected
@@ -173,7 +173,7 @@ async def test_hashing_on_the_event_loop_still_works(start_api: Callable[..., Ap
     api = start_api("hash-on-loop", BOARD_HASH_IN_EXECUTOR="false")
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
         await login(client)
-        text = await scrape(client)
+        text = await scrape(api)
         assert 'hash_in_executor="false"' in text
         assert metric(text, "board_executor_task_duration_seconds_count", 'task="verify"') == 1
         assert metric(text, "board_executor_wait_seconds_count") == 0
@@ -187,7 +187,7 @@ async def test_sigterm_lets_in_flight_requests_finish(start_api: Callable[..., A
             client.post("/auth/register", json={"username": "late-registrant", "password": "p"})
         )
         deadline = time.monotonic() + 10
-        while metric(await scrape(client), "board_executor_busy_workers") < 1:
+        while metric(await scrape(api), "board_executor_busy_workers") < 1:
             assert time.monotonic() < deadline, "the registration never reached the executor"
             await asyncio.sleep(0.02)
         assert api.process is not None

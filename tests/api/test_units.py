@@ -21,12 +21,15 @@ from board.metrics import Metrics
 
 def test_cached_page_round_trip_keeps_body_and_cursor() -> None:
     page = CachedPage(b'[{"id": 3}]\n', 2)
-    assert CachedPage.decode(page.encode(b"7"), b"7") == page
-    assert CachedPage.decode(CachedPage(b"[]", None).encode(b"7"), b"7") == CachedPage(b"[]", None)
+    assert CachedPage.decode(page.encode()) == page
+    assert CachedPage.decode(CachedPage(b"[]", None).encode()) == CachedPage(b"[]", None)
 
 
-def test_cached_page_of_an_older_version_is_a_miss() -> None:
-    assert CachedPage.decode(CachedPage(b"[]", None).encode(b"6"), b"7") is None
+def test_a_page_from_rows_says_whether_a_next_page_exists() -> None:
+    rows = [{"id": 9, "title": "é"}, {"id": 7, "title": "b"}, {"id": 4, "title": "c"}]
+    assert CachedPage.from_rows(rows, 2) == CachedPage(b'[{"id":9,"title":"\xc3\xa9"},{"id":7,"title":"b"}]', 7)
+    assert CachedPage.from_rows(rows, 3).next_before is None  # no row past the page: the last page
+    assert CachedPage.from_rows([], 3) == CachedPage(b"[]", None)
 
 
 async def test_executor_refuses_beyond_workers_plus_queue() -> None:
@@ -48,7 +51,7 @@ async def test_executor_refuses_beyond_workers_plus_queue() -> None:
     finally:
         release.set()
         executor.shutdown()
-    text = generate_latest(metrics.registry).decode()
+    text = metrics.exposition().decode()
     assert "board_executor_rejections_total 2.0" in text
     assert 'board_executor_task_duration_seconds_count{task="hash"} 2.0' in text
     assert "board_executor_queue_depth 0.0" in text and "board_executor_busy_workers 0.0" in text

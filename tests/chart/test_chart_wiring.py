@@ -51,10 +51,10 @@ def test_api_command_and_probes():
     api = get(scenario("default"), "Deployment", "loadlab-api")
     c = container(api, "api")
     assert c["command"][0] == "python"
-    assert c["command"][1:] == commands.api_serve("0.0.0.0", 8000)[1:]
+    assert c["command"][1:] == commands.api_serve("0.0.0.0", 8000, 9000)[1:]
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert c["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert c["ports"] == [{"name": "http", "containerPort": 8000}, {"name": "metrics", "containerPort": 9000}]
 
 
 def test_migrate_and_seed_hook_job():
@@ -437,7 +437,7 @@ def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, po
 
 
 EDGES_ALLOWED = [
-    ("locust-worker", "api", 8000), ("locust-master", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 8000),
+    ("locust-worker", "api", 8000), ("locust-master", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 9000),
     ("api", "pgbouncer", 6432), ("pgbouncer", "postgresql", 5432), ("migrate", "postgresql", 5432),
     ("api", "redis", 6379), ("locust-worker", "locust-master", 5557),
     ("prometheus", "locust-master", 9646), ("prometheus", "postgresql", 9187), ("prometheus", "pgbouncer", 9127),
@@ -446,7 +446,8 @@ EDGES_ALLOWED = [
 EDGES_DENIED = [
     ("api", "postgresql", 5432), ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379),
     ("grafana", "postgresql", 5432), ("api", "locust-master", 5557), ("locust-master", "pgbouncer", 6432),
-    ("api", "postgresql", 9187), ("api", "locust-worker", 5557),
+    ("api", "postgresql", 9187), ("api", "locust-worker", 5557), ("prometheus", "api", 8000),
+    ("locust-worker", "api", 9000),
 ]  # fmt: skip
 
 
@@ -460,7 +461,7 @@ def test_network_policies_refuse_everyone_else(src, dst, port):
     assert not _allowed(scenario("default"), src, dst, port)
 
 
-METRICS_PORTS = [("api", 8000), ("locust-master", 9646), ("postgresql", 9187), ("pgbouncer", 9127), ("redis", 9121)]
+METRICS_PORTS = [("api", 9000), ("locust-master", 9646), ("postgresql", 9187), ("pgbouncer", 9127), ("redis", 9121)]
 
 
 @pytest.mark.parametrize(("dst", "port"), METRICS_PORTS)
@@ -474,13 +475,14 @@ def test_kube_prometheus_stack_reaches_only_metrics_ports():
     assert not _allowed(objs, EXTERNAL_PROMETHEUS, "postgresql", 5432)
     assert not _allowed(objs, EXTERNAL_PROMETHEUS, "pgbouncer", 6432)
     assert not _allowed(objs, EXTERNAL_PROMETHEUS, "redis", 6379)
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 8000)  # the API's own port: metrics are apart
 
 
 def test_metrics_namespace_labels_narrow_the_scrapers():
     objs = render(*SCENARIOS["kps"], "--set", "networkPolicy.metricsNamespaceLabels.team=observability")
-    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 8000)
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 9000)
     labelled = {**EXTERNAL_PROMETHEUS, "namespace_labels": {"team": "observability"}}
-    assert _allowed(objs, labelled, "api", 8000)
+    assert _allowed(objs, labelled, "api", 9000)
 
 
 def test_without_pgbouncer_the_api_may_reach_postgres():

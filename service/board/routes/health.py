@@ -1,9 +1,8 @@
-"""Liveness, readiness and the Prometheus scrape endpoint."""
+"""Liveness and readiness (`/metrics` is served by the supervisor on its own port: `board.supervisor`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -27,12 +26,7 @@ async def readyz(board: BoardDep) -> Response:
         database = "ok"
     except Exception as e:  # any failure means "not ready", and the reason is worth showing
         database = f"down: {type(e).__name__}"
-    redis = await board.cache.state()
+    redis = await board.first_page.state()
     status = 200 if database == "ok" else 503
     headers = {"Retry-After": str(board.settings.retry_after_seconds)} if status == 503 else None
     return json_response({"database": database, "redis": redis}, status, headers)
-
-
-@router.get("/metrics")
-async def metrics(board: BoardDep) -> Response:
-    return Response(generate_latest(board.metrics.registry), media_type=CONTENT_TYPE_LATEST)

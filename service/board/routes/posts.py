@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from board import repository
-from board.cache import CachedPage
+from board.cache import SCOPE_KEY as FIRST_PAGE_LOOKUP
+from board.cache import CachedPage, FirstPage
 from board.deps import BoardDep, CurrentUserId, SessionDep, strict_query
 from board.responses import json_response, next_page_link, raw_json_response
 from board.schemas import MAX_ID, CommentIn, PostIn
@@ -54,27 +55,25 @@ def _page_limit(board: Board, limit: int | None) -> int:
     return limit
 
 
-def _next_link(limit: int, next_before: int | None) -> dict[str, str] | None:
-    link = next_page_link(limit, next_before)
-    return {"Link": link} if link else None
-
-
-async def _load_page(board: Board, limit: int, before: int | None) -> CachedPage:
-    # Its own session: the cache may hand this result to several waiting requests.
+async def _newest(board: Board, count: int, before: int | None = None) -> list[dict[str, Any]]:
+    # Its own session: the cache may hand the first page to several waiting requests.
     async with board.sessions() as session:
-        rows, more = await repository.list_posts(session, limit, before)
-    return CachedPage(orjson.dumps(rows), rows[-1]["id"] if more else None)
+        return await repository.newest_posts(session, count, before)
 
 
 @router.get("/posts/")
-async def list_posts(board: BoardDep, limit: Limit = None, before: Before = None) -> Response:
+async def list_posts(request: Request, board: BoardDep, limit: Limit = None, before: Before = None) -> Response:
+    if FirstPage.matches(request.scope):
+        first_page = board.first_page
+        page = await first_page.get(lambda count: _newest(board, count), request.scope.get(FIRST_PAGE_LOOKUP))
+        response = Response(page.body)
+        response.raw_headers = first_page.headers(page)
+        return response
     size = _page_limit(board, limit)
-    if before is None and size == board.settings.page_default_limit:
-        page = await board.cache.first_page(lambda: _load_page(board, size, None))
-    else:
-        board.cache.bypass()
-        page = await _load_page(board, size, before)
-    return raw_json_response(page.body, headers=_next_link(size, page.next_before))
+    board.first_page.bypass()
+    page = CachedPage.from_rows(await _newest(board, size + 1, before), size)
+    link = next_page_link(size, page.next_before)
+    return raw_json_response(page.body, headers={"Link": link} if link else None)
 
 
 @router.get("/posts/{post_id}")
@@ -85,8 +84,9 @@ async def get_post(board: BoardDep, session: SessionDep, post_id: PostId) -> Res
 @router.post("/posts/", status_code=201)
 async def create_post(board: BoardDep, session: SessionDep, user_id: CurrentUserId, body: PostIn) -> Response:
     post = await repository.create_post(session, user_id, body.title, body.content)
-    await board.cache.invalidate()
-    return json_response(post, 201)
+    created = orjson.dumps(post)
+    await board.first_page.add(post["id"], created)
+    return raw_json_response(created, 201)
 
 
 @router.post("/comments/", status_code=201)
