@@ -59,6 +59,8 @@ class BenchPlan:
     storm_seconds: int = 30
     workers: int = 2
     accounts: int = 100
+    #: The stack's CPU quota for every part (`--cpus`), None: unlimited.
+    cpus: str | None = None
 
     @classmethod
     def smoke(cls) -> BenchPlan:
@@ -171,7 +173,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
 
     def lab(preset: presets.Preset, tag: str, **kw: Any) -> RunResult:
         hooks = {hook: kw.pop(hook, None) for hook in ("during", "ended", "after")}
-        options = LoadOptions(workers=plan.workers, accounts=plan.accounts, **kw)
+        options = LoadOptions(workers=plan.workers, accounts=plan.accounts, cpus=plan.cpus, **kw)
         say(f"bench: {tag} ({preset.name}, {options.users} users, {options.duration} s, {options.scenario})")
         report = run_lab(out, preset, options, run_id=tag, quiet=True, machine=machine, **hooks)
         results.runs[tag] = str(report.outdir)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loadlab import presets
+from loadlab.cpulimit import CpuLimitError
 from loadlab.loadtest import LoadOptions
 
 DEFAULT_ROOT = Path(os.environ.get("LOADLAB_ROOT", Path.cwd() / ".lab"))
@@ -90,6 +91,13 @@ def add_preset_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         "(default tuned; env LOADLAB_PRESET)")  # fmt: skip
 
 
+def add_cpus_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--cpus", default=_env("CPUS", "") or None, metavar="N|chart",
+                        help="run the stack (not Locust) under a CPU quota, as on a smaller machine: N CPUs for all of "
+                        "it (e.g. 1.4), or `chart`: each component its chart limit (resources.limits.cpu); needs "
+                        "root for the cgroup (env LOADLAB_CPUS)")  # fmt: skip
+
+
 def add_root_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR",
                         help="where run folders go (default ./.lab; env LOADLAB_ROOT)")  # fmt: skip
@@ -103,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack = run.add_argument_group("stack")
     add_preset_option(stack)
     add_root_option(stack)
+    add_cpus_option(stack)
     stack.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: time + preset)")
     stack.add_argument(
         "--keep", action="store_true", help="leave the stack running afterwards (stop it with `loadlab down RUN_DIR`)"
@@ -115,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="run several presets under the same load, one table and chart")
     compare.add_argument("presets", nargs="+", metavar="PRESET")
     add_root_option(compare)
+    add_cpus_option(compare)
     add_load_options(compare)
 
     bench = sub.add_parser("bench", help="ceilings and presets side by side: figures and ratios (~15 min)")
     add_root_option(bench)
+    add_cpus_option(bench)
     bench.add_argument("--smoke", action="store_true", help="every part in seconds: proves each figure appears")
     bench.add_argument(
         "--presets",
@@ -132,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("name", metavar="NAME", help="a drill name or `all` (see `loadlab drill list`)")
     add_preset_option(drill)
     add_root_option(drill)
+    add_cpus_option(drill)
     drill.add_argument(
         "--knee",
         type=int,
@@ -183,7 +195,8 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
     accounts = args.accounts if args.accounts is not None else max(3, min(args.users, 100))
     return LoadOptions(users=args.users, spawn_rate=args.spawn_rate, duration=args.duration, workers=args.workers,
                        scenario=args.scenario, shape=args.shape, step_users=args.step_users,
-                       step_interval=args.step_interval, thresholds=args.thresholds, accounts=accounts)  # fmt: skip
+                       step_interval=args.step_interval, thresholds=args.thresholds, accounts=accounts,
+                       cpus=args.cpus)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_drill(args)
         if args.command == "soak":
             return cmd_soak(args)
-    except (presets.PresetError, ValueError, FileNotFoundError) as exc:
+    except (presets.PresetError, ValueError, FileNotFoundError, CpuLimitError) as exc:
         print(f"loadlab: {exc}", file=sys.stderr)
         return 2
     return 2
@@ -235,7 +248,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from loadlab import bench
 
     plan = bench.BenchPlan.smoke() if args.smoke else bench.BenchPlan()
-    plan = bench.BenchPlan(**{**plan.__dict__, "presets": tuple(args.presets)})
+    plan = bench.BenchPlan(**{**plan.__dict__, "presets": tuple(args.presets), "cpus": args.cpus})
     results = bench.run_bench(args.root, plan, say=lambda m: print(m, file=sys.stderr, flush=True))
     print()
     bench.print_results(results)

@@ -3,6 +3,8 @@ a run (terminal, Markdown, HTML) and by compare, bench and drills; pure function
 
 from __future__ import annotations
 
+from typing import Any
+
 from loadlab.result import REASON_503, ROWS, STATUS, Consistency, CountCheck, Endpoint, Finding, Machine, RunResult
 
 SUMMARY_JSON = "summary.json"
@@ -105,6 +107,18 @@ def consistency_line(consistency: Consistency) -> str:
     wrong = "; ".join(f"{check_label(c)}: clients {c.clients}, server {'unknown' if c.server is None else c.server}"
                       for c in consistency.mismatches)  # fmt: skip
     return f"BROKEN ({wrong})"
+
+
+def cpu_limit_line(cpu_limit: dict[str, Any]) -> str:
+    """`stack CPU quota: {'stack': 1.4} CPUs (cgroup v1); used 52.1 CPU-s, stopped by it in 12% of periods`."""
+    line = f"stack CPU quota: {cpu_limit.get('cpus')} CPUs (cgroup v{cpu_limit.get('version')})"
+    usage = cpu_limit.get("usage") or {}
+    used = sum(g.get("usage_seconds", 0.0) for g in usage.values())
+    periods = sum(g.get("periods", 0.0) for g in usage.values())
+    throttled = sum(g.get("throttled_periods", 0.0) for g in usage.values())
+    if periods:
+        line += f"; used {used:.1f} CPU-s, stopped by it in {throttled / periods:.0%} of periods"
+    return line
 
 
 def machine_line(machine: Machine) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from loadlab import api_counts, collect, fingerprint, report
+from loadlab import api_counts, collect, cpulimit, fingerprint, presets, report
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
 from loadlab.presets import Preset
 from loadlab.process import tail
@@ -62,8 +62,12 @@ def run_lab(
     started = time.time()
     result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
                        machine=machine, versions=collect.versions())  # fmt: skip
+    cpu_limit = cpulimit.for_run(run_id, options.cpus, lambda: presets.cpu_limits(preset))
+    if cpu_limit is not None:
+        result.cpu_limit = cpu_limit.describe()
+        say(f"stack CPU quota: {result.cpu_limit['cpus']} CPUs (cgroup v{result.cpu_limit['version']})")
     stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48),
-                  **(stack_options or {}))  # fmt: skip
+                  cpu_limit=cpu_limit, **(stack_options or {}))  # fmt: skip
     try:
         with stack:
             try:
@@ -98,6 +102,10 @@ def run_lab(
                 result.urls = stack.urls()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if cpu_limit is not None:
+            result.cpu_limit["usage"] = cpu_limit.stats()
+            if not (keep and not result.interrupted):
+                cpu_limit.close()
         report.write(result)
     return result
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadlab import commands
+from loadlab.cpulimit import CHART_CPUS, parse_cpus
 from loadlab.process import Process, free_port
 
 PROGRESS_INTERVAL = 1.0
@@ -41,6 +42,9 @@ class LoadOptions:
     step_interval: int | None = None
     thresholds: Path | None = None
     accounts: int = 100
+    #: The stack's CPU quota (`--cpus`): CPUs for the whole stack ("1.4"), "chart" (each component its chart
+    #: limit), or None (unlimited). The load generator is never limited.
+    cpus: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("users", "duration", "workers", "accounts"):
@@ -48,6 +52,8 @@ class LoadOptions:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.spawn_rate <= 0:
             raise ValueError(f"spawn_rate must be positive, got {self.spawn_rate}")
+        if self.cpus not in (None, CHART_CPUS):
+            parse_cpus(self.cpus)  # a ValueError names what is wrong
 
 
 @dataclass

@@ -16,6 +16,7 @@ from loadlab.formats import (
     SUMMARY_MD,
     consistency_line,
     consistency_table,
+    cpu_limit_line,
     finding_text,
     machine_line,
     server_table,
@@ -51,6 +52,8 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
                      f"<p><b>{escape(result.diagnosis.headline)}</b></p><ul>{findings}</ul></section>")  # fmt: skip
     if result.machine:
         parts.append(f'<p class="machine" id="machine">{escape(machine_line(result.machine))}</p>')
+    if result.cpu_limit:
+        parts.append(f'<p class="machine" id="cpu-quota">{escape(cpu_limit_line(result.cpu_limit))}</p>')
     parts.append(_verdict(result))
     parts += [f'<p class="verdict fail">{escape(p)}</p>' for p in result.problems]
     load = ", ".join(f"{k} {v}" for k, v in result.options.items() if v is not None)

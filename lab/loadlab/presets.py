@@ -20,6 +20,12 @@ from loadlab.commands import REPO_ROOT
 PRESET_DIR = REPO_ROOT / "helm" / "loadlab" / "presets"
 CHART_SCHEMA = REPO_ROOT / "helm" / "loadlab" / "values.schema.json"
 CHART_VALUES = REPO_ROOT / "helm" / "loadlab" / "values.yaml"
+#: Lab service -> the chart values holding its pod's `resources` (`loadlab run --cpus chart`).
+RESOURCES_OF = {
+    "api": "api", "postgres": "postgresql", "postgres-exporter": "postgresql.exporter", "pgbouncer": "pgbouncer",
+    "pgbouncer-exporter": "pgbouncer.exporter", "redis": "redis", "redis-exporter": "redis.exporter",
+    "prometheus": "prometheus",
+}  # fmt: skip
 
 
 class PresetError(ValueError):
@@ -34,10 +40,17 @@ class Preset:
     pgbouncer: bool = True
     pgbouncer_pool_size: int = 20
     redis: bool = True
+    #: API processes (the chart's `api.workers`, BOARD_WORKERS); 0: the CPUs the API may use.
+    workers: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "env": self.env, "pgbouncer": self.pgbouncer,
-                "pgbouncer_pool_size": self.pgbouncer_pool_size, "redis": self.redis}  # fmt: skip
+                "pgbouncer_pool_size": self.pgbouncer_pool_size, "redis": self.redis,
+                "workers": self.workers}  # fmt: skip
+
+    def api_env(self) -> dict[str, str]:
+        """The API's environment as the chart sets it from this preset: `api.env`, and `api.workers` if set."""
+        return {**self.env, **({"BOARD_WORKERS": str(self.workers)} if self.workers else {})}
 
 
 def available() -> list[str]:
@@ -113,7 +126,29 @@ def _from_values(path: Path, values: dict[str, Any]) -> Preset:
         pgbouncer=pgb.get("enabled", True),
         pgbouncer_pool_size=pgb.get("poolSize", 20),
         redis=values.get("redis", {}).get("enabled", True),
+        workers=values.get("api", {}).get("workers", 0),
     )
+
+
+def chart_values(preset: Preset) -> dict[str, Any]:
+    """The values the chart installs with this preset: its defaults (values.yaml) with the preset merged over."""
+    return _merge(yaml.safe_load(CHART_VALUES.read_text()), yaml.safe_load(preset.path.read_text()) or {})
+
+
+def cpu_limits(preset: Preset) -> dict[str, float]:
+    """Each lab service's CPU limit as the chart gives its pod (`resources.limits.cpu`), in CPUs; services whose
+    pod has none are left out."""
+    from loadlab.cpulimit import parse_cpus
+
+    values = chart_values(preset)
+    limits: dict[str, float] = {}
+    for service, path in RESOURCES_OF.items():
+        node: Any = values
+        for key in [*path.split("."), "resources", "limits"]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and node.get("cpu") not in (None, ""):
+            limits[service] = parse_cpus(str(node["cpu"]))
+    return limits
 
 
 def _check_settings(path: Path, env: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from loadlab.formats import (
     SUMMARY_MD,
     consistency_line,
     consistency_table,
+    cpu_limit_line,
     finding_text,
     machine_line,
     markdown_table,
@@ -38,6 +39,8 @@ def summary_text(result: RunResult) -> str:
         lines += [f"  {finding_text(f)}" for f in result.diagnosis.findings]
     if result.machine:
         lines.append(machine_line(result.machine))
+    if result.cpu_limit:
+        lines.append(cpu_limit_line(result.cpu_limit))
     lines.append(f"run {result.run_id}  preset {result.preset.get('name')}" + ("  INTERRUPTED" if result.interrupted
                                                                                 else ""))  # fmt: skip
     lines.append(text_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)")
@@ -59,6 +62,8 @@ def markdown(result: RunResult) -> str:
         md += [f"- {finding_text(f)}" for f in result.diagnosis.findings] + [""]
     if result.machine:
         md += [machine_line(result.machine).replace("machine:", "**Machine**:", 1), ""]
+    if result.cpu_limit:
+        md += ["**Stack CPU quota**:" + cpu_limit_line(result.cpu_limit).removeprefix("stack CPU quota:"), ""]
     if result.interrupted:
         md += ["**Interrupted**: the run was stopped before its planned end; figures cover what ran.", ""]
     md += [f"**Problem**: {p}" for p in result.problems]

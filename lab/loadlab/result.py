@@ -201,6 +201,9 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)
     #: Services left running by `--keep`: name -> URL.
     urls: dict[str, str] = field(default_factory=dict)
+    #: The CPU quota the stack ran under (`--cpus`; `loadlab.cpulimit`): its cgroup, the CPUs of each group, and
+    #: what each group used and how often the quota stopped it. Empty: no quota.
+    cpu_limit: dict[str, Any] = field(default_factory=dict)
     version: int = RESULT_VERSION
 
     @property

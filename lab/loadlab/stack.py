@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loadlab import services
-from loadlab.delay_proxy import DelayProxy
 from loadlab.cpulimit import CpuLimit, remove_tree
+from loadlab.delay_proxy import DelayProxy
 from loadlab.pgbouncer_exporter import pgbouncer_exporter
 from loadlab.presets import Preset
 from loadlab.process import free_port
@@ -107,7 +107,7 @@ class Stack:
             redis_url = f"redis://127.0.0.1:{self._proxied('redis', redis.port, log)}/0"
             exporters["redis"] = [self._start(services.redis_exporter(wd, redis)).target]
         env = {
-            **self.preset.env,
+            **self.preset.api_env(),
             "BOARD_DATABASE_URL": database_url,
             "BOARD_REDIS_URL": redis_url,
             "BOARD_JWT_SECRET": self.jwt_secret,
