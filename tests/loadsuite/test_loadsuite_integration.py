@@ -185,7 +185,7 @@ def test_requests_without_a_response_count_as_status_zero(tmp_path: Path, locust
         port = closed.getsockname()[1]
     verdict_path = tmp_path / "verdict.json"
     proc = locust_procs.start(
-        "standalone", "--headless", "-u", "2", "-r", "2", "-t", "3s", "-H", f"http://127.0.0.1:{port}",
+        "standalone", "--headless", "-u", "2", "-r", "2", "-t", "8s", "-H", f"http://127.0.0.1:{port}",
         "--scenario", "bare", "--verdict-file", str(verdict_path), "--only-summary",
     )  # fmt: skip
     assert proc.wait(60) == 1, locust_procs.logs()
