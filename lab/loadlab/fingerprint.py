@@ -12,12 +12,15 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import bcrypt
 
+from loadlab.cpulimit import CpuLimit
 from loadlab.result import Machine
 
 BCRYPT_COST = 10
@@ -25,6 +28,8 @@ BCRYPT_VERIFIES = 5
 #: `for i in range(LOOP_N): total += i * i`: 848 ms on the machine issue 13 was measured on.
 LOOP_N = 10_000_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Generous: about 1.5 s of one core, under a quota that may be a fraction of one.
+CHILD_TIMEOUT = 120.0
 
 
 def bcrypt_verify_ms(cost: int = BCRYPT_COST, verifies: int = BCRYPT_VERIFIES) -> float:
@@ -126,5 +131,24 @@ def measure() -> Machine:
     )
 
 
+def measure_in(cpu_limit: CpuLimit, component: str = "api") -> Machine:
+    """The fingerprint taken under a run's CPU quota (`--cpus`): by a child moved into `component`'s cgroup before
+    it starts timing, so the timings and the quota read are what the stack gets."""
+    child = subprocess.Popen([sys.executable, "-m", "loadlab.fingerprint", "--wait"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        cpu_limit.adopt(component, child.pid)
+        out, _ = child.communicate("go\n", timeout=CHILD_TIMEOUT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    if child.returncode != 0:
+        raise RuntimeError(f"the fingerprint under the CPU quota failed (exit {child.returncode})")
+    return Machine(**json.loads(out))
+
+
 if __name__ == "__main__":
+    if "--wait" in sys.argv[1:]:
+        sys.stdin.readline()  # the parent moves this process into a cgroup first
     print(json.dumps(asdict(measure())))

@@ -56,13 +56,21 @@ def run_lab(
     outdir = workdir / "report"
     say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    if machine is None:
-        say("measuring the machine (bcrypt cost 10, a Python loop)")
-        machine = fingerprint.measure()
+    cpu_limit = cpulimit.for_run(run_id, options.cpus, lambda: presets.cpu_limits(preset))
+    if machine is None or cpu_limit is not None:
+        say(
+            "measuring the machine (bcrypt cost 10, a Python loop)"
+            + (" under the API's CPU quota" if cpu_limit else "")
+        )
+        try:
+            machine = fingerprint.measure() if cpu_limit is None else fingerprint.measure_in(cpu_limit)
+        except BaseException:
+            if cpu_limit is not None:
+                cpu_limit.close()
+            raise
     started = time.time()
     result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
                        machine=machine, versions=collect.versions())  # fmt: skip
-    cpu_limit = cpulimit.for_run(run_id, options.cpus, lambda: presets.cpu_limits(preset))
     if cpu_limit is not None:
         result.cpu_limit = cpu_limit.describe()
         say(f"stack CPU quota: {result.cpu_limit['cpus']} CPUs (cgroup v{result.cpu_limit['version']})")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from loadlab import fingerprint
+from loadlab.cpulimit import CpuLimit
 from loadlab.formats import machine_line
+from tests.tools import missing_tool
 
 
 def cgroup_files(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path, Path]:
@@ -50,3 +53,17 @@ def test_the_fingerprint_line_names_every_figure() -> None:
     assert machine_line(machine) == ("machine: AMD EPYC, 2 cores (1.4 usable, quota 1.4 CPUs (/sys/fs/cgroup/cpu/"
                                      "loadlab)); bcrypt cost-10 verify 76 ms, Python loop 848 ms; load average "
                                      "0.31")  # fmt: skip
+
+
+def test_under_a_cpu_quota_the_fingerprint_says_so(tmp_path: Path) -> None:
+    """`--cpus 0.5`: the fingerprint is taken by a child inside the run's cgroup, and reads its quota."""
+    if os.geteuid() != 0:
+        missing_tool("root", "the tests as root: a CPU quota needs a cgroup of our own")
+    limit = CpuLimit.create(f"fingerprint-test-{os.getpid()}", cpus=0.5)
+    try:
+        machine = fingerprint.measure_in(limit)
+    finally:
+        limit.close()
+    assert machine.usable_cpus == 0.5
+    assert machine.cpu_quota.startswith("0.5 CPUs (") and str(limit.parent.path) in machine.cpu_quota  # type: ignore[union-attr]
+    assert machine.bcrypt_cost10_ms > 0 and machine.python_loop_ms > 0

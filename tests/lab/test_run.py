@@ -128,7 +128,9 @@ def test_the_report_page_opens_in_a_browser(finished_run: tuple[subprocess.Compl
     pngs = sorted(p.name for p in (run_dir / "report").glob("*.png"))
     assert len(seen["images"]) == len(pngs) >= 4
     assert all(i["loaded"] and i["scheme"] == "data:image/png;base64" for i in seen["images"]), seen["images"]
-    assert seen["verdict"].startswith("PASS") and seen["verdictVisible"], seen
+    # PASS or FAIL is the run's (timing on a shared machine): the page must show the result's own.
+    passed = RunResult.load(run_dir / "report" / "summary.json").passed
+    assert seen["verdict"].startswith("PASS" if passed else "FAIL") and seen["verdictVisible"], seen
     assert seen["fetched"] == []
     assert {"locust.html", "locust_stats.csv", "locust_failures.csv", "verdict.json"} <= set(seen["links"])
 
