@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadlab.dashboards import live_problems
+from loadlab.formats import consistency_line
 from loadlab.result import REASON_503, STATUS, RunResult
 from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, look_at, processes_under
 
@@ -107,7 +108,7 @@ def test_report_has_every_part(finished_run: tuple[subprocess.CompletedProcess[s
 def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, run_dir = finished_run
     result = RunResult.load(run_dir / "report" / "summary.json")
-    assert result.consistency is not None and result.consistency.ok, result.consistency
+    assert result.consistency is not None and result.consistency.ok, consistency_line(result.consistency)
     [posts] = [c for c in result.consistency.rows if c.subject == "posts"]
     assert posts.clients > 0
     assert posts.clients == posts.server
