@@ -3,6 +3,7 @@ a chart change that the e2e could not play fails here first, in seconds."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -19,11 +20,10 @@ FILES = "/tmp/e2e-files"
 
 
 @pytest.fixture(scope="module")
-def objects() -> list[dict[str, Any]]:
-    args = ["-f", str(CHART / PRESET)]
-    for value in RUN_VALUES:
-        args += ["--set", value]
-    return render(*args)
+def objects(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    values = tmp_path_factory.mktemp("e2e") / "e2e-values.yaml"
+    values.write_text(yaml.safe_dump(RUN_VALUES))
+    return render("-f", str(CHART / PRESET), "-f", str(values))
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,13 @@ def test_no_var_reference_is_left_for_podman(plan: Plan) -> None:
     for pod in plan.pods:
         text = yaml.safe_dump(pod.manifest)
         assert "$(" not in text, f"{pod.name}: {text[text.index('$(') - 60 : text.index('$(') + 40]}"
+
+
+def test_the_run_gets_the_e2e_thresholds(plan: Plan) -> None:
+    """Inline thresholds survive helm and reach the master's --thresholds as JSON."""
+    (master,) = component(plan, "locust-master")
+    args = master.manifest["spec"]["containers"][0]["args"]
+    assert json.loads(args[args.index("--thresholds") + 1]) == json.loads(RUN_VALUES["locust"]["thresholds"])
 
 
 def test_prometheus_scrapes_the_pods_discovery_would_find(plan: Plan) -> None:

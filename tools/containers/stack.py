@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,13 +140,16 @@ class Stack:
         deadline = time.monotonic() + timeout
         while True:
             states = self.states(pod)
-            main = [s for s in states if s.name in self._main_containers(pod)]
-            if main and all(s.status in ("exited", "stopped") for s in main):
+            running = _running(pod, states)
+            if running is not None and not running:
                 return states
             if time.monotonic() > deadline:
-                running = [s.name for s in main if s.status not in ("exited", "stopped")]
                 raise StackError(f"{pod.name}: still running after {timeout:.0f} s: {running}")
             time.sleep(POLL)
+
+    def ended_check(self, pod: PodPlan) -> Callable[[], bool]:
+        """A condition to poll: every regular container of the pod has exited."""
+        return lambda: _running(pod, self.states(pod)) == []
 
     @staticmethod
     def _main_containers(pod: PodPlan) -> set[str]:
@@ -238,6 +242,13 @@ class Stack:
         if self.network and _exists("network", self.network):
             left.append(f"network {self.network}")
         return left
+
+
+def _running(pod: PodPlan, states: list[ContainerState]) -> list[str] | None:
+    """The pod's regular containers that have not exited (None: podman shows none of them yet)."""
+    main = [f"{pod.name}-{c['name']}" for c in pod.manifest["spec"]["containers"]]
+    found = [s for s in states if s.name in main]
+    return [s.name for s in found if s.status not in ("exited", "stopped")] if found else None
 
 
 def _container_names(pod: PodPlan) -> list[str]:
