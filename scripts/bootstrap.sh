@@ -34,11 +34,13 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "bootstrap: Python >= 3.11 needed" >&2; exit 1; }
 extras="lab"
 [ "$profile" = "test" ] && extras="test"
-stamp=".venv/.installed-$extras-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$extras-$(cat pyproject.toml locust/pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
+  # The load suite's own package (loadsuite: the plugin the lab and any locustfile use).
+  .venv/bin/python -m pip install -q -c constraints.txt -e ./locust
   rm -f .venv/.installed-"$extras"-*
   touch "$stamp"
 fi
