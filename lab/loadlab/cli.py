@@ -11,88 +11,48 @@ from pathlib import Path
 from loadlab import presets
 from loadlab.cpulimit import CpuLimitError
 from loadlab.loadtest import LoadOptions
+from loadsuite.options import add_lab_arguments
 
+#: The lab's own settings from the environment (the load suite's LOADLAB_* variables are Locust's alone to read:
+#: the lab passes on a suite option only when it is given one, see loadsuite.options.add_lab_arguments).
 DEFAULT_ROOT = Path(os.environ.get("LOADLAB_ROOT", Path.cwd() / ".lab"))
+#: The suite's options the lab's `run`, `compare` and `drill` take as they are (same flag, type, help).
+SUITE_FLAGS = ("--scenario", "--shape", "--step-users", "--step-interval", "--thresholds")
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"LOADLAB_{name}", default)
+def default_workers() -> int:
+    """Locust worker processes (LOADLAB_WORKERS, else 2): `run`, `compare`, `drill` and `soak` alike."""
+    return int(os.environ.get("LOADLAB_WORKERS", 2))
 
 
-def add_load_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("load", "what the Locust master and workers do (env LOADLAB_<NAME>)")
-    group.add_argument(
-        "-u",
-        "--users",
-        type=int,
-        default=int(_env("USERS", "200")),
-        metavar="N",
-        help="peak simulated users (default 200; env LOADLAB_USERS)",
-    )
-    group.add_argument(
-        "-r",
-        "--spawn-rate",
-        type=float,
-        default=float(_env("SPAWN_RATE", "50")),
-        metavar="N",
-        help="users started per second (default 50; env LOADLAB_SPAWN_RATE)",
-    )
-    group.add_argument(
-        "-t",
-        "--duration",
-        type=int,
-        default=int(_env("DURATION", "60")),
-        metavar="SECONDS",
-        help="test length in seconds (default 60; env LOADLAB_DURATION)",
-    )
-    group.add_argument(
-        "-w",
-        "--workers",
-        type=int,
-        default=int(_env("WORKERS", "2")),
-        metavar="N",
-        help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
-    )
-    group.add_argument(
-        "--scenario",
-        default=_env("SCENARIO", "seed"),
-        metavar="NAME",
-        help="seed (default), read-heavy, write-heavy, login-storm, bare, cached-list",
-    )
-    group.add_argument(
-        "--shape",
-        default=_env("SHAPE", "constant"),
-        choices=["constant", "step", "capacity"],
-        help="load shape (default constant)",
-    )
-    group.add_argument(
-        "--step-users", type=int, default=None, metavar="N", help="users added per step (step, capacity)"
-    )
-    group.add_argument("--step-interval", type=int, default=None, metavar="SECONDS", help="seconds per step")
-    group.add_argument(
-        "--thresholds",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="SLO thresholds file (YAML/JSON) for the verdict; default: the load suite's",
-    )
-    group.add_argument(
-        "--accounts",
-        type=int,
-        default=None,
-        metavar="N",
-        help="accounts user1..userN to create and log in with (default min(users, 100))",
-    )
+def default_knee() -> int | None:
+    """The preset's capacity knee in users from LOADLAB_KNEE (None: the command's own default)."""
+    return int(os.environ.get("LOADLAB_KNEE", 0)) or None
+
+
+def add_load_options(parser: argparse.ArgumentParser, *, users: int = 200, duration: int = 60) -> None:
+    group = parser.add_argument_group("load", "what the Locust master and workers do")
+    group.add_argument("-u", "--users", type=int, default=int(os.environ.get("LOADLAB_USERS", users)), metavar="N",
+                       help=f"peak simulated users (default {users}; env LOADLAB_USERS)")  # fmt: skip
+    group.add_argument("-r", "--spawn-rate", type=float, default=float(os.environ.get("LOADLAB_SPAWN_RATE", 50)),
+                       metavar="N", help="users started per second (default 50; env LOADLAB_SPAWN_RATE)")  # fmt: skip
+    group.add_argument("-t", "--duration", type=int, default=int(os.environ.get("LOADLAB_DURATION", duration)),
+                       metavar="SECONDS", help=f"test length (default {duration}; env LOADLAB_DURATION)")  # fmt: skip
+    group.add_argument("-w", "--workers", type=int, default=default_workers(), metavar="N",
+                       help="Locust worker processes (default 2; env LOADLAB_WORKERS)")  # fmt: skip
+    add_lab_arguments(group, SUITE_FLAGS)
+    group.add_argument("--accounts", type=int, default=None, metavar="N",
+                       help="accounts user1..userN to create and log in with (default min(users, 100))")  # fmt: skip
 
 
 def add_preset_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--preset", default=_env("PRESET", "tuned"), metavar="NAME|FILE",
+    parser.add_argument("--preset", default=os.environ.get("LOADLAB_PRESET", "tuned"), metavar="NAME|FILE",
                         help=f"values file of the chart: one of {', '.join(presets.available())} or a path "
                         "(default tuned; env LOADLAB_PRESET)")  # fmt: skip
 
 
 def add_cpus_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--cpus", default=_env("CPUS", "") or None, metavar="N|chart",
+    parser.add_argument("--cpus", default=os.environ.get("LOADLAB_CPUS") or None, metavar="N|chart",
                         help="run the stack (not Locust) under a CPU quota, as on a smaller machine: N CPUs for all of "
                         "it (e.g. 1.4), or `chart`: each component its chart limit (resources.limits.cpu); needs "
                         "root for the cgroup (env LOADLAB_CPUS)")  # fmt: skip
@@ -117,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the stack running afterwards (stop it with `loadlab down RUN_DIR`)"
     )
     add_load_options(run)
+    own = run.add_argument_group("your own test", "any locustfile, with the plugin's exporter, verdict and results")
+    own.add_argument("--locustfile", type=Path, default=None, metavar="FILE",
+                     help="run this locustfile (distributed, beside the plugin) instead of the load suite")  # fmt: skip
+    own.add_argument("--host", default=None, metavar="URL",
+                     help="send the load to this URL; the board stack is not started (Prometheus is)")  # fmt: skip
 
     down = sub.add_parser("down", help="stop what a `run --keep` left running")
     down.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (.lab/<run-id>)")
@@ -147,13 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument(
         "--knee",
         type=int,
-        default=int(_env("KNEE", "0")) or None,
+        default=default_knee(),
         metavar="USERS",
         help="the preset's capacity knee in users: the overload drill runs at it and spikes to 10x (default: "
         "DEFAULT_KNEE in loadlab/overload.py, the tuned preset's on a 2-core machine; env LOADLAB_KNEE)",
     )
-    add_load_options(drill)
-    drill.set_defaults(users=int(_env("USERS", "30")), duration=int(_env("DURATION", "35")))
+    add_load_options(drill, users=30, duration=35)
 
     soak = sub.add_parser("soak", help="the seed mix at 70 %% of the knee for a long while, judged window by window")
     add_preset_option(soak)
@@ -161,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument(
         "--minutes",
         type=float,
-        default=float(_env("SOAK_MINUTES", "30")),
+        default=float(os.environ.get("LOADLAB_SOAK_MINUTES", 30)),
         metavar="N",
         help="how long (default 30; env LOADLAB_SOAK_MINUTES)",
     )
     soak.add_argument(
         "--knee",
         type=int,
-        default=int(_env("KNEE", "0")) or None,
+        default=default_knee(),
         metavar="USERS",
         help="the preset's capacity knee in users (default: the last `loadlab bench` under --root "
         "that found one; env LOADLAB_KNEE)",
@@ -184,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-w",
         "--workers",
         type=int,
-        default=int(_env("WORKERS", "2")),
+        default=default_workers(),
         metavar="N",
         help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
     )
@@ -196,7 +160,7 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
     return LoadOptions(users=args.users, spawn_rate=args.spawn_rate, duration=args.duration, workers=args.workers,
                        scenario=args.scenario, shape=args.shape, step_users=args.step_users,
                        step_interval=args.step_interval, thresholds=args.thresholds, accounts=accounts,
-                       cpus=args.cpus)  # fmt: skip
+                       cpus=args.cpus, locustfile=getattr(args, "locustfile", None))  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,9 +193,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadlab.lab import run_lab
     from loadlab.report import report_line, summary_text
 
-    preset = presets.load(args.preset)
     options = load_options(args)
-    result = run_lab(args.root, preset, options, run_id=args.run_id, keep=args.keep)
+    if args.host:
+        from loadlab.elsewhere import run_elsewhere
+
+        result = run_elsewhere(args.root, args.host, options, run_id=args.run_id)
+    else:
+        result = run_lab(args.root, presets.load(args.preset), options, run_id=args.run_id, keep=args.keep)
     print()
     print(summary_text(result))
     if result.urls:

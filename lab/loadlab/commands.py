@@ -12,6 +12,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "locust" / "locustfile.py"
+#: The plugin file loaded beside someone else's locustfile (`-f plugin,theirs`), as the chart does.
+PLUGIN_FILE = REPO_ROOT / "locust" / "loadlab_plugin.py"
+
+
+def locustfile_arg(own: Path | None) -> str:
+    """Locust's -f value: the load suite's locustfile, or the plugin beside your own."""
+    return str(LOCUSTFILE) if own is None else f"{PLUGIN_FILE},{own}"
 
 
 def api_serve(host: str, port: int, metrics_port: int) -> list[str]:
@@ -39,10 +46,12 @@ def locust_options(options: Mapping[str, object]) -> list[str]:
     return argv
 
 
-def locust_master(options: Mapping[str, object], locustfile: Path = LOCUSTFILE) -> list[str]:
+def locust_master(options: Mapping[str, object], locustfile: str | Path = LOCUSTFILE) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(locustfile), "--master", *locust_options(options)]
 
 
-def locust_worker(master_port: int, options: Mapping[str, object] = {}, locustfile: Path = LOCUSTFILE) -> list[str]:  # noqa: B006 - read only
+def locust_worker(
+    master_port: int, options: Mapping[str, object] = {}, locustfile: str | Path = LOCUSTFILE
+) -> list[str]:  # noqa: B006 - read only
     return [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
             "--master-port", str(master_port), *locust_options(options)]  # fmt: skip

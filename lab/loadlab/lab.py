@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from loadlab import api_counts, collect, cpulimit, fingerprint, presets, report
-from loadlab.loadtest import LoadOptions, LocustRun, Progress, print_progress
+from loadlab.loadtest import LoadOptions, LocustRun, Progress, describe, print_progress
 from loadlab.presets import Preset
 from loadlab.process import tail
 from loadlab.result import Machine, RunResult
@@ -85,8 +85,9 @@ def run_lab(
                 api_before, api_pid = api_counts.scrape(stack.api.metrics_url), stack.api.process.pid
                 run = LocustRun(workdir, outdir, stack.api.url, options, exporter_port=stack.locust_exporter_port,
                                 run_id=run_id)  # fmt: skip
-                say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, "
-                    f"scenario {options.scenario}, shape {options.shape}")  # fmt: skip
+                say(
+                    f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}"
+                )
                 run.start()
                 locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at

@@ -32,19 +32,24 @@ EXPORTER_LINGER = 3.0
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """What the Locust master and workers do. A suite option left None is not passed on: Locust then takes its
+    LOADLAB_* environment variable or its default (loadsuite.options), so the lab reads none of them."""
+
     users: int = 200
     spawn_rate: float = 50.0
     duration: int = 60
     workers: int = 2
-    scenario: str = "seed"
-    shape: str = "constant"
+    scenario: str | None = None
+    shape: str | None = None
     step_users: int | None = None
-    step_interval: int | None = None
-    thresholds: Path | None = None
+    step_interval: float | None = None
+    thresholds: Path | str | None = None
     accounts: int = 100
     #: The stack's CPU quota (`--cpus`): CPUs for the whole stack ("1.4"), "chart" (each component its chart
     #: limit), or None (unlimited). The load generator is never limited.
     cpus: str | None = None
+    #: Your own locustfile, run beside the plugin (None: the load suite's).
+    locustfile: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("users", "duration", "workers", "accounts"):
@@ -54,6 +59,23 @@ class LoadOptions:
             raise ValueError(f"spawn_rate must be positive, got {self.spawn_rate}")
         if self.cpus not in (None, CHART_CPUS):
             parse_cpus(self.cpus)  # a ValueError names what is wrong
+        if self.locustfile is not None:
+            if not Path(self.locustfile).is_file():
+                raise FileNotFoundError(f"--locustfile {self.locustfile}: no such file")
+            suite_only = [f"--{n.replace('_', '-')}" for n in SUITE_ONLY if getattr(self, n) is not None]
+            if suite_only:
+                raise ValueError(f"{', '.join(suite_only)}: the load suite's options, not your locustfile's")
+
+
+def describe(options: LoadOptions) -> str:
+    """The test in a few words, for progress lines: your locustfile, or the suite's scenario and shape."""
+    if options.locustfile is not None:
+        return f"locustfile {options.locustfile}"
+    return f"scenario {options.scenario or 'default'}, shape {options.shape or 'default'}"
+
+
+#: LoadOptions fields that are the load suite's own options (its users, scenarios, shapes).
+SUITE_ONLY = ("scenario", "shape", "step_users", "step_interval")
 
 
 @dataclass
@@ -103,12 +125,16 @@ class LocustRun:
         }
 
     def scenario_options(self) -> dict[str, object]:
-        """Options that shape the users, so workers get them too (not only the master)."""
+        """Options that shape the suite's users, so workers get them too (not only the master); none for your
+        own locustfile."""
         o = self.options
+        if o.locustfile is not None:
+            return {}
         return {"scenario": o.scenario, "account_count": o.accounts}
 
     def master_options(self) -> dict[str, object]:
         o = self.options
+        suite = {"shape": o.shape, "step_users": o.step_users, "step_interval": o.step_interval}
         return {
             "headless": True,
             "host": self.host,
@@ -125,19 +151,22 @@ class LocustRun:
             "json_file": self.outdir / "locust",
             "only_summary": True,
             "stop_timeout": 5,
+            # the plugin's, for any locustfile
             "exporter_port": self.exporter_port,
             "verdict_file": self.files["verdict"],
             "exporter_linger": EXPORTER_LINGER,
             "run_id": self.run_id,
-            "shape": o.shape,
-            "step_users": o.step_users,
-            "step_interval": o.step_interval,
             "thresholds": o.thresholds,
+            **({} if o.locustfile is not None else suite),
             **self.scenario_options(),
         }
 
+    @property
+    def locustfile(self) -> str:
+        return commands.locustfile_arg(self.options.locustfile)
+
     def start(self) -> LocustRun:
-        argv = commands.locust_master(self.master_options())
+        argv = commands.locust_master(self.master_options(), self.locustfile)
         self.master = Process("locust-master", argv, self.workdir / "logs" / "locust-master.log").start()
         for _ in range(self.options.workers):
             self.add_worker()
@@ -146,7 +175,7 @@ class LocustRun:
     def add_worker(self) -> Process:
         """Start one more worker; the master (with --rebalance semantics of Locust) hands it users."""
         index = len(self.workers) + 1
-        argv = commands.locust_worker(self.master_port, self.scenario_options())
+        argv = commands.locust_worker(self.master_port, self.scenario_options(), self.locustfile)
         worker = Process(f"locust-worker-{index}", argv, self.workdir / "logs" / f"locust-worker-{index}.log")
         self.workers.append(worker.start())
         return worker

@@ -57,6 +57,9 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     parts.append(_verdict(result))
     parts += [f'<p class="verdict fail">{escape(p)}</p>' for p in result.problems]
     load = ", ".join(f"{k} {v}" for k, v in result.options.items() if v is not None)
+    if result.target:
+        parts.append(f'<p class="meta" id="target">target <b>{escape(result.target)}</b> (not the lab\'s API: '
+                     "nothing server-side to check)</p>")  # fmt: skip
     parts.append(f'<p class="meta">preset <b>{escape(str(result.preset.get("name")))}</b>; {escape(load)}; '
                  f"window {result.ended_at - result.started_at:.0f} s</p>")  # fmt: skip
     parts.append("<h2>Requests</h2>" + (_table(table(result.endpoints)) if result.endpoints else "<p>none</p>"))

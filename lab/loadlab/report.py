@@ -47,6 +47,8 @@ def summary_text(result: RunResult) -> str:
     lines.append(f"verdict: {verdict_line(result)}")
     if result.consistency:
         lines.append(f"consistency: {consistency_line(result.consistency)}")
+    if result.target:
+        lines.append(f"target: {result.target} (not the lab's API: nothing server-side to check)")
     lines += [f"problem: {p}" for p in result.problems]
     return "\n".join(lines)
 
@@ -67,6 +69,7 @@ def markdown(result: RunResult) -> str:
     if result.interrupted:
         md += ["**Interrupted**: the run was stopped before its planned end; figures cover what ran.", ""]
     md += [f"**Problem**: {p}" for p in result.problems]
+    md += [f"- target: {result.target} (not the lab's API: nothing server-side to check)"] if result.target else []
     md += [f"- preset: `{result.preset.get('name')}` ({result.preset.get('path')})",
            f"- load: {json.dumps(result.options)}",
            f"- window: {result.ended_at - result.started_at:.0f} s", "",

@@ -1,0 +1,90 @@
+"""A run against a service that is not the lab's (`loadlab run --host URL`): Locust and Prometheus only.
+
+The board stack is not started. The master (with the plugin: status counts, health guard, exporter, verdict)
+and its workers send the load to URL, Prometheus scrapes the master, and the report shows what the clients saw
+with the verdict and the load-test charts. Nothing server-side exists to check (no rows, no API counters), so
+the verdict alone passes or fails the run.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from loadlab import collect, fingerprint, report
+from loadlab.loadtest import LoadOptions, LocustRun, Progress, describe, print_progress
+from loadlab.process import free_port, tail
+from loadlab.result import RunResult
+from loadlab.services import Prometheus
+from loadlab.stack import rule_files
+
+PROGRESS_EVERY = 5.0
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | None = None,
+                  quiet: bool = False) -> RunResult:  # fmt: skip
+    """Run one distributed test against `url` and return its result (its report written); leaves nothing running."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"--host {url!r}: give a URL, http://... or https://...")
+    run_id = run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-elsewhere-{secrets.token_hex(2)}"
+    workdir = root / run_id
+    workdir.mkdir(parents=True, exist_ok=False)
+    outdir = workdir / "report"
+    say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    say("measuring the machine (bcrypt cost 10, a Python loop)")
+    machine = fingerprint.measure()
+    started = time.time()
+    load = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+    result = RunResult(run_id, str(outdir), {"name": "none (not the lab's API)", "path": ""}, load, started, started,
+                       machine=machine, versions=collect.versions(), target=url)  # fmt: skip
+    exporter_port = free_port()
+    prometheus = Prometheus(workdir, {"locust": [f"127.0.0.1:{exporter_port}"]}, rule_files=rule_files())
+    try:
+        say("starting prometheus")
+        prometheus.start()
+        run = LocustRun(workdir, outdir, url, options, exporter_port=exporter_port, run_id=run_id)
+        say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}, "
+            f"to {url}")  # fmt: skip
+        run.start()
+        locust = run.wait(None if quiet else _progress(options))
+        result.started_at, result.ended_at = locust.started_at, locust.ended_at
+        result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
+        collect.locust_outcome(result, run.files)
+        if not run.files["csv_stats"].exists() and run.master is not None:
+            result.problems.append(f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log "
+                                   f"ends:\n{tail(run.master.log_path, 15)}")  # fmt: skip
+        collect.chart_data(result, prometheus.url)
+        # The API's and the data tier's charts have nothing to show here.
+        result.charts = [c for c in result.charts if c.series]
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.ended_at = time.time()
+        say("interrupted: stopping everything")
+    finally:
+        prometheus.stop()
+        prometheus.cleanup()
+        signal.signal(signal.SIGTERM, previous)
+        report.write(result)
+    return result
+
+
+def _progress(options: LoadOptions):  # noqa: ANN202 - a progress callback
+    last = [0.0]
+
+    def show(progress: Progress) -> None:
+        if sys.stderr.isatty() or progress.elapsed - last[0] >= PROGRESS_EVERY:
+            print_progress(progress, options.duration)
+            last[0] = progress.elapsed
+
+    return show
