@@ -31,7 +31,9 @@ pytestmark = pytest.mark.chart
 KEDA_CRD = Path(__file__).with_name("schemas") / "keda.sh_scaledobjects.yaml"
 SEED_LOCUSTFILE = ROOT / "tests" / "fixtures" / "seed_locustfile.py"
 #: Options only the load suite's locustfile defines: never on the command line of someone else's locustfile.
-SUITE_ONLY = {"--scenario", "--shape", "--step-users", "--step-interval", "--account-count", "--thresholds"}
+SUITE_ONLY = {"--scenario", "--shape", "--step-users", "--step-interval", "--account-count"}
+#: The plugin's options on the master's command line, for any locustfile.
+PLUGIN_ONLY = {"--exporter-host", "--exporter-port", "--run-id"}
 INGRESS_CONTROLLER = {
     "namespace": "ingress-nginx",
     "namespace_labels": {"kubernetes.io/metadata.name": "ingress-nginx"},
@@ -125,6 +127,18 @@ def test_locustfile_in_a_derived_image():
     master = container(get(objs, "Deployment", "loadlab-locust-master"), "master")
     assert _flag(_argv(master), "-f") == "/home/tests/checkout.py" and master["workingDir"] == "/home/tests"
     assert "/mnt/locust" not in _mounts(master)
+    assert not PLUGIN_ONLY & set(_argv(master)), "without the plugin, none of its options"
+
+
+def test_the_plugin_gives_any_locustfile_the_exporter_verdict_and_results():
+    objs = render("--set", "locust.locustfile=x", "--set", "locust.master.mode=run", "--set", "locust.runId=own",
+                  "--set-json", 'locust.thresholds="{\\"*\\": {\\"p95_ms\\": 800}}"')  # fmt: skip
+    argv = _argv(container(get(objs, "Job", "loadlab-locust-run-own"), "master"))
+    assert PLUGIN_ONLY <= set(argv) and not SUITE_ONLY & set(argv)
+    assert _flag(argv, "--verdict-file") == "/results/own/verdict.json" and _flag(argv, "--run-id") == "own"
+    assert json.loads(_flag(argv, "--thresholds")) == {"*": {"p95_ms": 800}}
+    config, _ = _prometheus_config(objs)
+    assert "locust" in {j["job_name"] for j in config["scrape_configs"]}, "the dashboards get the exporter"
 
 
 def test_the_seeds_own_locustfile_parses_on_the_rendered_command_lines():

@@ -88,16 +88,29 @@ true
 {{- end -}}
 {{- end -}}
 
-{{/* Return the load suite's own options for the master, as `--flag value` arguments (same spelling as loadlab.commands.locust_options); nothing for the user's own locustfile. */}}
+{{/* Return "true" when the plugin runs (the suite imports it; beside your own locustfile with locust.plugin). */}}
+{{- define "loadlab.locustPlugin" -}}
+{{- if or (include "loadlab.locustSuite" .) .Values.locust.plugin -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Return the master's options of the plugin (exporter, run id, thresholds) and, for the suite, its own (scenarios, shapes, accounts), as `--flag value` arguments (same spelling as loadlab.commands.locust_options). */}}
 {{- define "loadlab.locustSuiteArgs" -}}
 {{- $l := .Values.locust -}}
-{{- if include "loadlab.locustSuite" . -}}
+{{- if include "loadlab.locustPlugin" . -}}
 - --exporter-host
 - "0.0.0.0"
 - --exporter-port
 - {{ $l.exporterPort | quote }}
 - --run-id
 - {{ include "loadlab.runId" . | quote }}
+{{- if $l.thresholds }}
+- --thresholds
+- {{ $l.thresholds | quote }}
+{{- end }}
+{{- end }}
+{{- if include "loadlab.locustSuite" . }}
 - --scenario
 - {{ $l.scenario | quote }}
 - --shape
@@ -108,10 +121,6 @@ true
 - {{ $l.stepInterval | quote }}
 - --account-count
 - {{ .Values.accounts.count | quote }}
-{{- if $l.thresholds }}
-- --thresholds
-- {{ $l.thresholds | quote }}
-{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -272,7 +281,7 @@ true
     - --json-file
     - {{ printf "%s/locust" $dir | quote }}
     - --only-summary
-    {{- if include "loadlab.locustSuite" $ }}
+    {{- if include "loadlab.locustPlugin" $ }}
     - --verdict-file
     - {{ printf "%s/verdict.json" $dir | quote }}
     - --exporter-linger
