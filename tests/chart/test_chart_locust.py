@@ -101,7 +101,7 @@ def test_extra_pip_packages_install_into_an_empty_dir_first():
     (init,) = pod_template(deployment)["spec"]["initContainers"]
     assert init["command"][:3] == ["python", "-m", "pip"] and init["command"][-1] == "faker==30.8.2"
     assert _flag(init["command"], "--target") == "/mnt/pip" and _mounts(init)["/mnt/pip"] == "pip"
-    assert "emptyDir" in _volumes(deployment)["pip"]
+    assert _volumes(deployment)["pip"]["emptyDir"] == {"sizeLimit": "256Mi"}, "locust.pipSizeLimit"
     assert {"mountPath": "/mnt/pip", "name": "pip", "readOnly": True} in container(deployment, "worker")["volumeMounts"]
 
 
@@ -165,6 +165,7 @@ def test_run_workers_are_a_job_that_ends_with_the_master():
     workers = get(objs, "Job", "loadlab-locust-worker-ci-run")
     spec = workers["spec"]
     assert spec["parallelism"] == 3 and "completions" not in spec, "one success (the master said quit) ends it"
+    assert spec["backoffLimit"] == 6, "locust.run.workerBackoffLimit: failed worker pods replaced, then the Job fails"
     assert pod_template(workers)["spec"]["restartPolicy"] == "Never"
     master = get(objs, "Job", "loadlab-locust-run-ci-run")
     assert _flag(_argv(container(master, "master")), "--expect-workers") == "3"

@@ -33,6 +33,9 @@ ARGS = (
     "--set", "locust.spawnRate=4", "--set", "locust.runTime=8s", "--set", "locust.run.exporterLinger=1",
     "--set", "locust.stopTimeout=2",
 )  # fmt: skip
+#: A Locust-only install: no API, no data tier, the target given as locust.host (the test's API here).
+LOCUST_ONLY = ("--set", "api.enabled=false", "--set", "postgresql.enabled=false", "--set", "pgbouncer.enabled=false",
+               "--set", "redis.enabled=false")  # fmt: skip
 
 
 def _swap(argv: list[str], old: str, new: str) -> list[str]:
@@ -53,8 +56,13 @@ def _localise(c: dict[str, Any], mounted: Path, results: Path, api: str) -> list
     return argv
 
 
-def test_the_seeds_locustfile_runs_through_the_rendered_run_jobs(live_api: Api, tmp_path: Path) -> None:
-    objs = render(*ARGS)
+@pytest.mark.parametrize("install", ["with-the-board", "locust-only"])
+def test_the_seeds_locustfile_runs_through_the_rendered_run_jobs(install: str, live_api: Api, tmp_path: Path) -> None:
+    if install == "locust-only":
+        objs = render(*ARGS, *LOCUST_ONLY, "--set", f"locust.host={live_api.url}")
+        assert not [o for o in objs if o["metadata"]["name"] in ("loadlab-api", "loadlab-postgresql")]
+    else:
+        objs = render(*ARGS)
     mounted = tmp_path / "mnt-locust"
     mounted.mkdir()
     configmap = get(objs, "ConfigMap", "loadlab-locustfile")["data"]
