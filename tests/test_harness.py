@@ -17,7 +17,7 @@ def test_postgres_has_the_board_database(postgres: Postgres) -> None:
 
 
 async def test_pgbouncer_forwards_to_postgres_in_transaction_mode(pgbouncer: PgBouncer) -> None:
-    conn = await asyncpg.connect(pgbouncer.url.replace("+asyncpg", ""), statement_cache_size=0)
+    conn = await asyncpg.connect(pgbouncer.url.replace("+psycopg", ""), statement_cache_size=0)
     try:
         assert await conn.fetchval("SELECT current_database()") == "board"
     finally:

@@ -105,7 +105,7 @@ OPEN_OBJECTS = {"global"}
 #: Rules across values (JSON Schema if/then), checked by `helm install` and by the lab for presets alike.
 RULES: list[dict[str, Any]] = [
     {
-        "description": "asyncpg's prepared statements break behind PgBouncer's transaction pooling",
+        "description": "server-side prepared statements break behind PgBouncer's transaction pooling",
         "if": {"properties": {"pgbouncer": {"properties": {"enabled": {"const": True}}}}},
         "then": {
             "properties": {

@@ -56,7 +56,7 @@ def counts(result: RunResult, api: Delta | None, rows_before: dict[str, int], ro
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("locust", "fastapi", "uvicorn", "sqlalchemy", "asyncpg", "redis", "prometheus-client"):
+    for package in ("locust", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "redis", "prometheus-client"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -157,7 +157,7 @@ def _check_settings(path: Path, env: dict[str, str]) -> None:
 
     from board.config import Settings
 
-    probe = {"BOARD_DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1:1/db", "BOARD_DEV_MODE": "true", **env}
+    probe = {"BOARD_DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/db", "BOARD_DEV_MODE": "true", **env}
     try:
         Settings(**{k.removeprefix("BOARD_").lower(): v for k, v in probe.items()})
     except ValidationError as exc:

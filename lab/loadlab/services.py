@@ -151,7 +151,7 @@ class Postgres(Service):
 
     def url_at(self, port: int) -> str:
         """The same URL through another port (a proxy in front of this Postgres)."""
-        return f"postgresql+asyncpg://{DB_USER}:{self.password}@127.0.0.1:{port}/{DB_NAME}"
+        return f"postgresql+psycopg://{DB_USER}:{self.password}@127.0.0.1:{port}/{DB_NAME}"
 
     @property
     def exporter_dsn(self) -> str:
@@ -260,7 +260,7 @@ class PgBouncer(Service):
     @property
     def url(self) -> str:
         pg = self.postgres
-        return f"postgresql+asyncpg://{DB_USER}:{pg.password}@127.0.0.1:{self.port}/{DB_NAME}"
+        return f"postgresql+psycopg://{DB_USER}:{pg.password}@127.0.0.1:{self.port}/{DB_NAME}"
 
     @property
     def admin_dsn(self) -> str:

@@ -131,10 +131,14 @@ class FirstPage:
     """The one owner of `GET /posts/`'s first page: which request it is, its cache, its headers."""
 
     def __init__(
-        self, redis_url: str, ttl_seconds: float, metrics: Metrics, page_size: int, *, enabled: bool = True
+        self, redis_url: str, ttl_seconds: float, metrics: Metrics, page_size: int, *, enabled: bool = True,
+        write_through: bool = True,
     ) -> None:  # fmt: skip
         assert page_size >= 1, "page_size must be >= 1"
         self.enabled = enabled and bool(redis_url)
+        #: False: a new post drops the page instead of updating it (the design before write-through, kept so the
+        #: `single-process` preset can measure what write-through is worth).
+        self.write_through = write_through
         self.page_size = page_size
         self._ttl_ms = str(max(1, int(ttl_seconds * 1000)))
         self._metrics = metrics
@@ -265,7 +269,10 @@ class FirstPage:
             return  # the page is dropped before the next lookup (`_needs_reset` is set)
         args = (post_id, row_json, self.page_size)
         try:
-            await self._call("write", lambda: self._add(keys=KEYS, args=args))
+            if self.write_through:
+                await self._call("write", lambda: self._add(keys=KEYS, args=args))
+            else:
+                await self._call("write", lambda: self._reset(keys=KEYS))
         except REDIS_ERRORS as e:
             self._trip("write", e)
 

@@ -12,6 +12,8 @@ from board.cpus import available_cpus
 # Only for BOARD_DEV_MODE=true: a known secret must never sign tokens anywhere real.
 DEV_JWT_SECRET = "board-dev-mode-insecure-secret-do-not-deploy"
 MIN_JWT_SECRET_LENGTH = 32
+#: The driver the API is built for: psycopg 3 (one round trip per statement; see board.db).
+DATABASE_URL_SCHEME = "postgresql+psycopg://"
 
 
 class Settings(BaseSettings):
@@ -22,7 +24,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9000, ge=1, le=65535)
     """Port of `/metrics` (all processes of the instance summed), apart from the API's port."""
     database_url: str = Field(repr=False)
-    """`postgresql+asyncpg://user:pw@host:port/db` (PgBouncer or Postgres)."""
+    """`postgresql+psycopg://user:pw@host:port/db` (PgBouncer or Postgres)."""
     db_pool_size: int = Field(10, ge=1, le=1000)
     """SQLAlchemy pool size of the instance, split across its processes."""
     db_max_overflow: int = Field(10, ge=0, le=1000)
@@ -35,13 +37,16 @@ class Settings(BaseSettings):
     db_pool_standing_queue_seconds: float = Field(1.0, ge=0, le=60)
     """Once no checkout has been quick (under 5 % of this) for this long, new waiters get 503 at once (0: off)."""
     db_statement_cache: bool = False
-    """asyncpg + SQLAlchemy prepared-statement caches (must be false behind PgBouncer transaction mode)."""
+    """Server-side prepared statements for repeated queries (psycopg's prepare threshold); must be false behind
+    PgBouncer's transaction mode."""
     db_pool_pre_ping: bool = True
     """Check a connection on checkout, so the API recovers after DB/pooler restarts."""
     redis_url: str = ""
     """`redis://host:port/0`; empty disables the cache."""
     cache_enabled: bool = True
     """Cache the first page of `GET /posts/` in Redis."""
+    cache_write_through: bool = True
+    """A new post updates the cached page (true) or drops it, to be read again from Postgres (false)."""
     cache_ttl_seconds: float = Field(5.0, gt=0, le=86400)
     """Cache entry lifetime in seconds."""
     bcrypt_rounds: int = Field(12, ge=4, le=31)
@@ -92,8 +97,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"BOARD_PAGE_DEFAULT_LIMIT={self.page_default_limit} exceeds BOARD_PAGE_MAX_LIMIT={self.page_max_limit}"
             )
-        if not self.database_url.startswith("postgresql+asyncpg://"):
-            raise ValueError(f"BOARD_DATABASE_URL must start with postgresql+asyncpg://, got {self.database_url!r}")
+        if not self.database_url.startswith(DATABASE_URL_SCHEME):
+            scheme = self.database_url.partition("://")[0] or self.database_url[:20]
+            raise ValueError(f"BOARD_DATABASE_URL must start with {DATABASE_URL_SCHEME}, not {scheme!r}")
         return self
 
     @property

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from board.errors import InvalidToken
-from board.security import decode_access_token
 from board.state import Board
 
 
@@ -23,22 +20,13 @@ async def get_board(request: Request) -> Board:
 BoardDep = Annotated[Board, Depends(get_board)]
 
 
-async def get_session(board: BoardDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; it checks a connection out only when the route first queries."""
-    async with board.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
 async def current_user_id(board: BoardDep, authorization: Annotated[str | None, Header()] = None) -> int:
     if not authorization:
         raise InvalidToken("not authenticated")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("not authenticated")
-    return decode_access_token(token.strip(), board.settings.jwt_secret)
+    return board.tokens.user_id(token.strip())
 
 
 CurrentUserId = Annotated[int, Depends(current_user_id)]

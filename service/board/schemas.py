@@ -14,7 +14,7 @@ MAX_ID = 2**63 - 1  # BIGINT: larger ids would reach Postgres as an overflow err
 
 def reject_nul(value: str) -> str:
     if "\x00" in value:
-        # Postgres text cannot hold NUL: asyncpg would fail the query with a 500.
+        # Postgres text cannot hold NUL: the driver would fail the query with a 500.
         raise ValueError("must not contain NUL characters")
     return value
 

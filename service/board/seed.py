@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from board import repository
 from board.config import Settings
-from board.db import create_session_factory
 from board.security import password_context
 
 BATCH = 500
@@ -23,7 +22,6 @@ async def seed_users(settings: Settings, count: int) -> tuple[int, int]:
     from board.db import create_engine
 
     engine = create_engine(settings)
-    sessions = create_session_factory(engine)
     context = password_context(settings.bcrypt_rounds)
     created = existing = 0
     loop = asyncio.get_running_loop()
@@ -32,16 +30,16 @@ async def seed_users(settings: Settings, count: int) -> tuple[int, int]:
         try:
             for first in range(1, count + 1, BATCH):
                 names = [account(n) for n in range(first, min(first + BATCH, count + 1))]
-                async with sessions() as session:
-                    present = await repository.existing_usernames(session, [u for u, _ in names])
+                async with engine.connect() as conn:
+                    present = await repository.existing_usernames(conn, [u for u, _ in names])
                 missing = [(u, p) for u, p in names if u not in present]
                 existing += len(present)
                 if not missing:
                     continue  # the fast path: nothing to hash
                 hashes = await asyncio.gather(*(loop.run_in_executor(pool, context.hash, p) for _, p in missing))
                 rows = [{"username": u, "password_hash": h} for (u, _), h in zip(missing, hashes, strict=True)]
-                async with sessions() as session:
-                    inserted = await repository.insert_users(session, rows)
+                async with engine.connect() as conn:
+                    inserted = await repository.insert_users(conn, rows)
                 created += inserted
                 existing += len(rows) - inserted
         finally:

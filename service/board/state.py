@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from passlib.context import CryptContext
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from board.cache import FirstPage
 from board.config import Settings
-from board.db import create_engine, create_session_factory
+from board.db import create_engine
 from board.executor import BoundedExecutor
 from board.gcpause import GcPauseObserver
 from board.metrics import Metrics
 from board.sampler import ProcessSampler
-from board.security import password_context
+from board.security import VerifiedTokens, password_context
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Board:
     settings: Settings
     metrics: Metrics
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    tokens: VerifiedTokens
     executor: BoundedExecutor
     passwords: CryptContext
     first_page: FirstPage
@@ -49,7 +49,7 @@ class Board:
             settings=settings,
             metrics=metrics,
             engine=engine,
-            sessions=create_session_factory(engine),
+            tokens=VerifiedTokens(settings.jwt_secret),
             executor=BoundedExecutor(
                 settings.executor_workers,
                 settings.executor_queue_limit,
@@ -65,8 +65,14 @@ class Board:
                 metrics,
                 settings.page_default_limit,
                 enabled=settings.cache_enabled,
+                write_through=settings.cache_write_through,
             ),
         )
+
+    def connect(self) -> AsyncConnection:
+        """A pooled connection for one route's statements (`async with board.connect() as conn`): autocommit, so
+        each statement commits; the connection goes back when the block ends."""
+        return self.engine.connect()
 
     async def hash_password(self, password: str) -> str:
         return await self.executor.run("hash", self.passwords.hash, password)

@@ -33,7 +33,7 @@ def test_migrate_twice_and_seed_users_is_idempotent(postgres: Postgres) -> None:
 
 
 def test_missing_secret_stops_the_cli() -> None:
-    result = board("migrate", env={"BOARD_DATABASE_URL": "postgresql+asyncpg://x:y@127.0.0.1:1/board"})
+    result = board("migrate", env={"BOARD_DATABASE_URL": "postgresql+psycopg://x:y@127.0.0.1:1/board"})
     assert result.returncode == 2 and "BOARD_JWT_SECRET" in result.stderr
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from board.config import DEV_JWT_SECRET, Settings
 
-URL = "postgresql+asyncpg://board:pw@127.0.0.1:5432/board"
+URL = "postgresql+psycopg://board:pw@127.0.0.1:5432/board"
 SECRET = "s" * 40
 
 
@@ -78,7 +78,7 @@ def test_env_variables_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch)
         {"page_default_limit": 500},  # above the max of 100
         {"max_body_bytes": 10},
         {"log_level": "loud"},
-        {"database_url": "postgresql://board@127.0.0.1/board"},  # not the asyncpg driver
+        {"database_url": "postgresql://board@127.0.0.1/board"},  # not the psycopg driver
     ],
 )
 def test_out_of_range_values_are_refused(knob: dict[str, object]) -> None:

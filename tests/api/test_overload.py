@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 async def only_connection_held(client: httpx.AsyncClient, api: Api, postgres: Postgres) -> AsyncIterator[asyncio.Task]:
     """A lock from outside the API stalls a `GET /posts/` that then holds the pool's only connection; the lock
     (and so the connection) is released when the block ends. Yields that request's task."""
-    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    locker = await asyncpg.connect(postgres.url.replace("+psycopg", ""))
     lock = locker.transaction()
     await lock.start()
     try:
@@ -121,7 +121,7 @@ async def test_in_flight_limit_refuses_at_once_while_health_and_metrics_answer(
         BOARD_DB_POOL_TIMEOUT=str(LONG_POOL_TIMEOUT),
         BOARD_MAX_REQUESTS_IN_FLIGHT="2",
     )
-    locker = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    locker = await asyncpg.connect(postgres.url.replace("+psycopg", ""))
     lock = locker.transaction()
     await lock.start()
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:

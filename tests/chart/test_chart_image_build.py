@@ -184,7 +184,7 @@ def test_api_image_venv_serves_the_board_cli(built):
     for command in ("serve", "migrate", "seed-users"):
         assert command in result.stdout
     site = _site(built["venv-api"])
-    assert "board" in site and "fastapi" in site and "asyncpg" in site
+    assert "board" in site and "fastapi" in site and "psycopg" in site
     assert "locust" not in site and "matplotlib" not in site, "the api image carries only the api extra"
 
 

@@ -76,9 +76,12 @@ def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
     for key, value in data["api"]["env"].items():
         assert env[key] == value, key
     chart_keys = {"LOADLAB_DB_PASSWORD", "BOARD_DATABASE_URL", "BOARD_REDIS_URL", "BOARD_JWT_SECRET"}
+    if "workers" in data["api"]:  # api.workers is the chart's name for BOARD_WORKERS
+        chart_keys.add("BOARD_WORKERS")
+        assert env["BOARD_WORKERS"] == str(data["api"]["workers"])
     assert set(env) == set(data["api"]["env"]) | chart_keys
     url = env["BOARD_DATABASE_URL"]
-    assert url.startswith("postgresql+asyncpg://board:$(LOADLAB_DB_PASSWORD)@")
+    assert url.startswith("postgresql+psycopg://board:$(LOADLAB_DB_PASSWORD)@")
     if data["pgbouncer"]["enabled"]:
         assert "@loadlab-pgbouncer:6432/board" in url
         ini = get(objs, "ConfigMap", "loadlab-pgbouncer")["data"]["pgbouncer.ini"]

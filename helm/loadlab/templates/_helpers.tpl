@@ -112,7 +112,7 @@ seccompProfile:
 {{- define "loadlab.apiDatabaseUrl" -}}
 {{- $pg := .Values.postgresql -}}
 {{- if .Values.pgbouncer.enabled -}}
-{{- printf "postgresql+asyncpg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.componentName" (dict "ctx" . "component" "pgbouncer")) .Values.pgbouncer.port $pg.database -}}
+{{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.componentName" (dict "ctx" . "component" "pgbouncer")) .Values.pgbouncer.port $pg.database -}}
 {{- else -}}
 {{- include "loadlab.directDatabaseUrl" . -}}
 {{- end -}}
@@ -121,7 +121,7 @@ seccompProfile:
 {{/* Return the database URL straight to Postgres (migrations always take this path). */}}
 {{- define "loadlab.directDatabaseUrl" -}}
 {{- $pg := .Values.postgresql -}}
-{{- printf "postgresql+asyncpg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
+{{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
 {{- end -}}
 
 {{/* Return the Redis URL the API uses (empty when Redis is disabled: no cache). */}}

@@ -22,11 +22,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    # Statement caches off: migrations may go through PgBouncer in transaction mode too.
+    # No prepared statements: migrations may go through PgBouncer in transaction mode too.
     engine = create_async_engine(
-        config.get_main_option("sqlalchemy.url"),
-        poolclass=NullPool,
-        connect_args={"statement_cache_size": 0, "prepared_statement_cache_size": 0},
+        config.get_main_option("sqlalchemy.url"), poolclass=NullPool, connect_args={"prepare_threshold": None}
     )
     try:
         async with engine.connect() as connection:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from board import repository
 from board.cache import SCOPE_KEY as FIRST_PAGE_LOOKUP
 from board.cache import CachedPage, FirstPage
-from board.deps import BoardDep, CurrentUserId, SessionDep, strict_query
+from board.deps import BoardDep, CurrentUserId, strict_query
 from board.responses import json_response, next_page_link, raw_json_response
 from board.schemas import MAX_ID, CommentIn, PostIn
 from board.state import Board
@@ -57,8 +57,8 @@ def _page_limit(board: Board, limit: int | None) -> int:
 
 async def _newest(board: Board, count: int, before: int | None = None) -> list[dict[str, Any]]:
     # Its own session: the cache may hand the first page to several waiting requests.
-    async with board.sessions() as session:
-        return await repository.newest_posts(session, count, before)
+    async with board.connect() as conn:
+        return await repository.newest_posts(conn, count, before)
 
 
 @router.get("/posts/")
@@ -77,18 +77,23 @@ async def list_posts(request: Request, board: BoardDep, limit: Limit = None, bef
 
 
 @router.get("/posts/{post_id}")
-async def get_post(board: BoardDep, session: SessionDep, post_id: PostId) -> Response:
-    return json_response(await repository.get_post(session, post_id, board.settings.page_max_limit))
+async def get_post(board: BoardDep, post_id: PostId) -> Response:
+    async with board.connect() as conn:
+        post = await repository.get_post(conn, post_id, board.settings.page_max_limit)
+    return json_response(post)
 
 
 @router.post("/posts/", status_code=201)
-async def create_post(board: BoardDep, session: SessionDep, user_id: CurrentUserId, body: PostIn) -> Response:
-    post = await repository.create_post(session, user_id, body.title, body.content)
+async def create_post(board: BoardDep, user_id: CurrentUserId, body: PostIn) -> Response:
+    async with board.connect() as conn:
+        post = await repository.create_post(conn, user_id, body.title, body.content)
     created = orjson.dumps(post)
     await board.first_page.add(post["id"], created)
     return raw_json_response(created, 201)
 
 
 @router.post("/comments/", status_code=201)
-async def create_comment(session: SessionDep, user_id: CurrentUserId, body: CommentIn) -> Response:
-    return json_response(await repository.create_comment(session, user_id, body.post_id, body.content), 201)
+async def create_comment(board: BoardDep, user_id: CurrentUserId, body: CommentIn) -> Response:
+    async with board.connect() as conn:
+        comment = await repository.create_comment(conn, user_id, body.post_id, body.content)
+    return json_response(comment, 201)
