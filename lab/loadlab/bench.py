@@ -2,8 +2,10 @@
 
 1. Ceilings: the bcrypt limit (verifies/s with every core busy) and the bare-ASGI ceiling (GET /healthz through
    the same API process and Locust setup, no wait).
-2. The seed's test (1000 users, spawn 50/s, 60 s) for each preset: per endpoint, offered vs achieved rps.
-3. The capacity knee of each preset under the same SLO (`bench_files/slo.yaml`).
+2. The seed's test (1000 users, spawn 50/s, 60 s) for each preset: per endpoint, offered vs achieved rps, the
+   cache's hit ratio, and what a request cost the API and the load generator in CPU.
+3. The capacity knee of each preset under the same SLO (`bench_files/slo.yaml`), and the last preset's knee over
+   each other's (`single-process` is the design before more API processes and the write-through cache).
 4. A login storm: logins/s over the bcrypt limit, and the p99 of other requests meanwhile (a probe).
 5. The cached list at no wait over the bare-ASGI ceiling.
 Timings are never asserted anywhere: `--smoke` shrinks every part so CI proves only that each figure appears.
@@ -43,7 +45,7 @@ STORM_OVERSUPPLY = 1.5
 
 @dataclass(frozen=True)
 class BenchPlan:
-    presets: tuple[str, ...] = ("seed-baseline", "tuned")
+    presets: tuple[str, ...] = ("seed-baseline", "single-process", "tuned")  # as loadlab.cli.BENCH_PRESETS
     bcrypt_seconds: float = 5.0
     ceiling_users: int = 40
     ceiling_seconds: int = 20
@@ -52,7 +54,9 @@ class BenchPlan:
     seed_seconds: int = 60
     #: Capacity-finder steps per preset (users per step, max users): the baseline breaks within tens of users,
     #: the tuned preset holds hundreds, and both are judged by one SLO. Presets not named use the default.
-    knee_steps: tuple[tuple[str, int, int], ...] = (("seed-baseline", 5, 100), ("*", 50, 1500))
+    knee_steps: tuple[tuple[str, int, int], ...] = (
+        ("seed-baseline", 5, 100), ("single-process", 25, 1000), ("*", 50, 2000),
+    )  # fmt: skip
     knee_step_seconds: int = 10
     storm_users: int = 60
     storm_sized_by_limit: bool = True  # offer STORM_OVERSUPPLY x the measured bcrypt limit (at least storm_users)
@@ -210,6 +214,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
             "offered_rps": offered,
             "achieved_rps": total_rps(report),
             "server": report.server,
+            "cpu_ms_per_request": report.cpu_ms_per_request(),
         }
 
     for name, preset in chosen.items():
@@ -277,26 +282,47 @@ def figure_rows(r: Results) -> list[list[str]]:
     rows.append(["cached GET /posts/ at no wait (rps)", f"{r.cached_rps or 0:.0f}",
                  f"{ratio(r.cached_rps, r.bare_rps)} of bare"])  # fmt: skip
     for name, s in r.seed.items():
-        rows.append([f"seed test {name}: achieved / offered rps", f"{s['achieved_rps']:.0f} / {s['offered_rps']:.0f}",
-                     ratio(s["achieved_rps"], s["offered_rps"])])  # fmt: skip
-        rows.append([f"seed test {name}: failures", str(s["failures"]), ""])
+        rows += seed_rows(name, s)
     knees = list(r.knee.items())
     for name, k in knees:
         rows.append([f"capacity knee {name} (users @ rps; steps of {k['step_users']} to {k['max_users']})",
                      f"{k['users']} @ {k['rps']:.0f}", ""])  # fmt: skip
-    if len(knees) == 2:
-        (_, low), (_, high) = knees
-        shown = ratio(high["users"], low["users"])
-        if not low["users"] and high["users"]:
-            # The first preset held no step: its knee is below one step, so the ratio is at least this.
-            shown = f"> {high['users'] / low['step_users']:.0f}x"
-        rows.append(["knee ratio (last / first preset, users)", "", shown])
+    if len(knees) >= 2:
+        last, high = knees[-1]
+        for name, low in knees[:-1]:
+            shown = ratio(high["users"], low["users"])
+            if not low["users"] and high["users"]:
+                # The preset held no step: its knee is below one step, so the ratio is at least this.
+                shown = f"> {high['users'] / low['step_users']:.0f}x"
+            rows.append([f"knee ratio {last} / {name} (users)", "", shown])
     s = r.storm
     if s:
         rows.append(["login storm: logins/s", f"{s['logins_per_s']:.1f}",
                      f"{ratio(s['logins_per_s'], s['bcrypt_limit'])} of bcrypt limit"])  # fmt: skip
         p99 = s["others_p99_ms"]
         rows.append(["login storm: other requests p99 (ms)", "n/a" if p99 is None else f"{p99:.0f}", ""])
+    return rows
+
+
+def seed_rows(name: str, s: dict[str, Any]) -> list[list[str]]:
+    """The seed test's figures of one preset: load carried, failures, latency, cache, CPU per request."""
+    endpoints = s["endpoints"]
+    others = [e for e in endpoints if e["name"] != "/auth/login"]
+    login = next((e for e in endpoints if e["name"] == "/auth/login"), None)
+    hit = (s.get("server") or {}).get("cache hit ratio")
+    cpu = s.get("cpu_ms_per_request") or {}
+    rows = [
+        [f"seed test {name}: achieved / offered rps", f"{s['achieved_rps']:.0f} / {s['offered_rps']:.0f}",
+         ratio(s["achieved_rps"], s["offered_rps"])],
+        [f"seed test {name}: failures", str(s["failures"]), ""],
+        [f"seed test {name}: non-login p95 (ms, worst endpoint)",
+         f"{max((e['p95_ms'] for e in others), default=0):.0f}", ""],
+        [f"seed test {name}: login p95 (ms)", f"{login['p95_ms']:.0f}" if login else "n/a", ""],
+        [f"seed test {name}: cache hit ratio", "n/a" if hit is None else f"{hit:.3f}", ""],
+    ]  # fmt: skip
+    for part in ("api", "load generator"):
+        if part in cpu:
+            rows.append([f"seed test {name}: {part} CPU per request (ms)", f"{cpu[part]:.2f}", ""])
     return rows
 
 

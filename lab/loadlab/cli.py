@@ -13,6 +13,8 @@ from loadlab.cpulimit import CpuLimitError
 from loadlab.loadtest import LoadOptions
 from loadsuite.options import add_lab_arguments
 
+#: What `loadlab bench` compares: the seed's starting point, the design before issue H, and the best so far.
+BENCH_PRESETS = ("seed-baseline", "single-process", "tuned")
 #: The lab's own settings from the environment (the load suite's LOADLAB_* variables are Locust's alone to read:
 #: the lab passes on a suite option only when it is given one, see loadsuite.options.add_lab_arguments).
 DEFAULT_ROOT = Path(os.environ.get("LOADLAB_ROOT", Path.cwd() / ".lab"))
@@ -98,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--smoke", action="store_true", help="every part in seconds: proves each figure appears")
     bench.add_argument(
         "--presets",
-        nargs=2,
-        default=["seed-baseline", "tuned"],
-        metavar=("BASELINE", "TUNED"),
-        help="the two presets compared (default seed-baseline tuned)",
+        nargs="+",
+        default=list(BENCH_PRESETS),
+        metavar="PRESET",
+        help="the presets compared, the last one against each other (default: " + " ".join(BENCH_PRESETS) + ")",
     )
 
     drill = sub.add_parser("drill", help="inject a fault into a live run and report how the system held")

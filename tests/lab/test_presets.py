@@ -12,7 +12,7 @@ from loadlab import presets
 
 
 def test_every_preset_of_the_chart_is_shipped() -> None:
-    assert presets.available() == ["cluster", "seed-baseline", "tuned"]
+    assert presets.available() == ["cluster", "seed-baseline", "single-process", "tuned"]
 
 
 @pytest.mark.parametrize("name", presets.available())
@@ -31,6 +31,14 @@ def test_seed_baseline_is_the_posts_starting_point() -> None:
     assert preset.env["BOARD_DB_POOL_TIMEOUT"] == "30"
     assert preset.pgbouncer is False
     assert preset.env["BOARD_CACHE_ENABLED"] == "false"
+
+
+def test_single_process_is_the_design_before_issue_h() -> None:
+    """One API process and a cache that writes drop: what `loadlab bench` measures tuned against."""
+    preset = presets.load("single-process")
+    assert preset.workers == 1 and preset.api_env()["BOARD_WORKERS"] == "1"
+    assert preset.env["BOARD_CACHE_WRITE_THROUGH"] == "false"
+    assert "BOARD_WORKERS" not in presets.load("tuned").api_env()  # tuned: one process per usable CPU
 
 
 def write(tmp_path: Path, text: str) -> Path:
