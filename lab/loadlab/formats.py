@@ -109,6 +109,14 @@ def consistency_line(consistency: Consistency) -> str:
     return f"BROKEN ({wrong})"
 
 
+def cpu_line(result: RunResult) -> str:
+    """`CPU per request: api 1.02 ms, postgres 0.31 ms, ... (CPU-seconds over the run: api 27.5, ...)`."""
+    per_request = result.cpu_ms_per_request()
+    parts = ", ".join(f"{part} {ms:.2f} ms" for part, ms in per_request.items())
+    seconds = ", ".join(f"{part} {s:.1f}" for part, s in result.cpu_seconds.items())
+    return f"CPU per request: {parts} (CPU-seconds over the run: {seconds})"
+
+
 def cpu_limit_line(cpu_limit: dict[str, Any]) -> str:
     """`stack CPU quota: {'stack': 1.4} CPUs (cgroup v1); used 52.1 CPU-s, stopped by it in 12% of periods`."""
     line = f"stack CPU quota: {cpu_limit.get('cpus')} CPUs (cgroup v{cpu_limit.get('version')})"

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from loadlab import api_counts, collect, cpulimit, fingerprint, presets, report
+from loadlab.cpumeter import LOAD_GENERATOR, CpuMeter, part_of
 from loadlab.loadtest import LoadOptions, LocustRun, Progress, describe, print_progress
 from loadlab.presets import Preset
 from loadlab.process import tail
@@ -88,8 +89,12 @@ def run_lab(
                 say(
                     f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}"
                 )
+                meter = CpuMeter()
+                meter.read(_cpu_roots(stack))
                 run.start()
-                locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run))
+                locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run, meter))
+                meter.read(_cpu_roots(stack))
+                result.cpu_seconds = meter.used()
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
                 result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
                 if locust.exit_code is not None and locust.exit_code < 0:
@@ -158,7 +163,22 @@ def _progress_printer(options: LoadOptions, quiet: bool) -> Callable[[Progress],
     return show
 
 
-def _ticker(during: During | None, stack: Stack, run: LocustRun) -> Callable[[float], None] | None:
-    if during is None:
-        return None
-    return lambda elapsed: during(stack, run, elapsed)
+def _ticker(during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter) -> Callable[[float], None]:
+    def tick(elapsed: float) -> None:
+        meter.read(_cpu_roots(stack, run))
+        if during is not None:
+            during(stack, run, elapsed)
+
+    return tick
+
+
+def _cpu_roots(stack: Stack, run: LocustRun | None = None) -> dict[str, list[int]]:
+    """The pids whose process trees make up each part of the run, for `CpuMeter`."""
+    roots: dict[str, list[int]] = {}
+    for service in stack.services:
+        if service.process is not None and service.process.pid is not None:
+            roots.setdefault(part_of(service.name), []).append(service.process.pid)
+    if run is not None:
+        locust = [p.pid for p in (run.master, *run.workers) if p is not None and p.pid is not None]
+        roots[LOAD_GENERATOR] = locust
+    return roots

@@ -17,6 +17,7 @@ from loadlab.formats import (
     consistency_line,
     consistency_table,
     cpu_limit_line,
+    cpu_line,
     finding_text,
     machine_line,
     server_table,
@@ -54,6 +55,8 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
         parts.append(f'<p class="machine" id="machine">{escape(machine_line(result.machine))}</p>')
     if result.cpu_limit:
         parts.append(f'<p class="machine" id="cpu-quota">{escape(cpu_limit_line(result.cpu_limit))}</p>')
+    if result.cpu_seconds and result.endpoints:
+        parts.append(f'<p class="machine" id="cpu">{escape(cpu_line(result))}</p>')
     parts.append(_verdict(result))
     parts += [f'<p class="verdict fail">{escape(p)}</p>' for p in result.problems]
     load = ", ".join(f"{k} {v}" for k, v in result.options.items() if v is not None)

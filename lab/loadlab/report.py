@@ -19,6 +19,7 @@ from loadlab.formats import (
     consistency_line,
     consistency_table,
     cpu_limit_line,
+    cpu_line,
     finding_text,
     machine_line,
     markdown_table,
@@ -44,6 +45,8 @@ def summary_text(result: RunResult) -> str:
     lines.append(f"run {result.run_id}  preset {result.preset.get('name')}" + ("  INTERRUPTED" if result.interrupted
                                                                                 else ""))  # fmt: skip
     lines.append(text_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)")
+    if result.cpu_seconds and result.endpoints:
+        lines.append(cpu_line(result))
     lines.append(f"verdict: {verdict_line(result)}")
     if result.consistency:
         lines.append(f"consistency: {consistency_line(result.consistency)}")
@@ -74,7 +77,10 @@ def markdown(result: RunResult) -> str:
            f"- load: {json.dumps(result.options)}",
            f"- window: {result.ended_at - result.started_at:.0f} s", "",
            "## Requests", "", markdown_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)",
-           "", "## Verdict", "", verdict_line(result), ""]  # fmt: skip
+           ""]  # fmt: skip
+    if result.cpu_seconds and result.endpoints:
+        md += [cpu_line(result), ""]
+    md += ["## Verdict", "", verdict_line(result), ""]
     if result.consistency:
         c = result.consistency
         md += ["## Consistency (what the clients saw vs what the server counted)", ""]

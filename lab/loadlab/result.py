@@ -207,7 +207,18 @@ class RunResult:
     #: The URL the load went to when it was not the lab's own API (`loadlab run --host`): nothing server-side
     #: (rows, the API's counters) can be checked then, so the verdict alone decides.
     target: str = ""
+    #: CPU-seconds each part used over the run (api, postgres, pgbouncer, redis, monitoring, load generator).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     version: int = RESULT_VERSION
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.endpoints)
+
+    def cpu_ms_per_request(self) -> dict[str, float]:
+        """Each part's CPU per request the clients made, in ms (what a request costs it)."""
+        requests = self.requests
+        return {part: 1000 * seconds / requests for part, seconds in self.cpu_seconds.items()} if requests else {}
 
     @property
     def outdir(self) -> Path:
