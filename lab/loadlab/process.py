@@ -2,7 +2,7 @@
 
 Modelled on Locust's ``TestProcess`` (``locust/test/subprocess_utils.py``): readiness is waited for with a
 timeout that shows the last lines of the log, and stopping escalates from a polite signal to SIGKILL. Each
-child gets its own process group so that whatever it forks goes with it.
+child gets its own process group (not its own session) so that whatever it forks goes with it.
 """
 
 from __future__ import annotations
@@ -135,7 +135,10 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 cwd=self.cwd,
-                start_new_session=True,
+                # A process group of its own, so stopping it stops whatever it forked, but the lab's session:
+                # the kernel's autogroup gives each session an equal share of the CPU, so a session per service
+                # gave a Locust worker as much CPU as the whole API instance, whatever each needed.
+                process_group=0,
                 **extra,  # type: ignore[arg-type]
             )
         finally:
