@@ -63,7 +63,10 @@ def test_the_knee_comes_from_the_last_bench_that_found_one(tmp_path: Path) -> No
 
 @pytest.mark.e2e
 def test_a_two_minute_soak(tmp_path: Path) -> None:
-    """What CI runs: `loadlab soak --minutes 2` (at 70 % of a small knee: the figures, not the capacity)."""
+    """What CI runs: `loadlab soak --minutes 2` (at 70 % of a small knee: the figures, not the capacity).
+
+    Every criterion must hold but the latency drift: a 30 s window's p95 at 14 users is tens of milliseconds, and
+    a machine shared with other work moves it by more than 20 % (timings are for benchmarks, not tests)."""
     result = subprocess.run(loadlab_argv("soak", "--minutes", "2", "--knee", "20", "--root", str(tmp_path)),
                             capture_output=True, text=True, timeout=600, env=lab_env(), check=False)  # fmt: skip
     [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -76,6 +79,8 @@ def test_a_two_minute_soak(tmp_path: Path) -> None:
     # judgement of its own windows, said the same way in the exit code, the file and the output.
     windows = [soak.Window(**{**w, "table_mb": w["table_mb"]}) for w in data["windows"]]
     assert data["failed"] == soak.judge(windows)
+    untimed = [f for f in data["failed"] if not f.startswith("p95 ")]  # failures, RSS, descriptors: never timing
+    assert untimed == [], result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == (0 if data["passed"] else 1), result.stdout[-3000:] + result.stderr[-3000:]
     assert ("soak: PASS" if data["passed"] else "soak: FAIL") in result.stdout
     assert processes_under(run_dir) == []
