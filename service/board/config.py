@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     """Request bodies above this many bytes get 413."""
     retry_after_seconds: int = Field(1, ge=1, le=3600)
     """`Retry-After` value sent with every 503."""
+    login_max_failures_per_account: int = Field(10, ge=0, le=1_000_000)
+    """Failed logins of one username within the window before its logins get 429 (0: no account limit; needs
+    Redis)."""
+    login_max_failures_per_address: int = Field(100, ge=0, le=1_000_000)
+    """Failed logins from one client address within the window before its logins get 429 (0: no address limit;
+    needs Redis)."""
+    login_failure_window_seconds: int = Field(300, ge=1, le=86400)
+    """The window counted from an account's (or address's) first failure; its end lifts the limit."""
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     """uvicorn / application log level."""
 

@@ -32,6 +32,17 @@ class InvalidToken(BoardError):
     detail = "invalid or expired token"
 
 
+class TooManyFailedLogins(BoardError):
+    """Answered with 429 + Retry-After (the seconds left in the failure window): `board.throttle`."""
+
+    status_code = 429
+    detail = "too many failed logins: try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class Overloaded(BoardError):
     """Answered with 503 + Retry-After; `reason` is the `board_overload_rejections_total` label."""
 

@@ -8,7 +8,15 @@ from fastapi import FastAPI, Request
 from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 
-from board.errors import BoardError, DatabaseUnavailable, InvalidCredentials, InvalidToken, Overloaded, PoolTimeout
+from board.errors import (
+    BoardError,
+    DatabaseUnavailable,
+    InvalidCredentials,
+    InvalidToken,
+    Overloaded,
+    PoolTimeout,
+    TooManyFailedLogins,
+)
 from board.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -20,6 +28,8 @@ def _board_error(request: Request, error: BoardError) -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if error.status_code == 503:
         headers["Retry-After"] = str(request.app.state.board.settings.retry_after_seconds)
+    if isinstance(error, TooManyFailedLogins):
+        headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Overloaded):
         request.app.state.board.metrics.overload.labels(error.reason).inc()
     return json_response({"detail": error.detail}, error.status_code, headers)

@@ -29,6 +29,7 @@ CACHE_RESULTS = ("hit", "miss", "error", "bypass")
 REDIS_OPERATIONS = ("lookup", "refill", "write", "reset", "ping")
 EXECUTOR_TASKS = ("hash", "verify")
 OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "pool_queue_standing", "executor_full", "in_flight_full")
+LOGIN_THROTTLE_OUTCOMES = ("account", "address", "redis_error")
 UNMATCHED_ROUTE = "<unmatched>"
 #: Summed over the processes of an instance; a dead process's value leaves the sum.
 LIVE_SUM = "livesum"
@@ -99,6 +100,10 @@ class Metrics:
         self.overload = Counter(
             "board_overload_rejections", "503 responses sent because of overload, by reason", ["reason"], registry=r
         )
+        self.login_throttle = Counter(
+            "board_login_throttle", "Logins refused with 429 (by the limit they hit) and throttle checks that failed "
+            "open because Redis did not answer", ["outcome"], registry=r,
+        )  # fmt: skip
         self.info = Gauge(
             "board_info", "Build and configuration of this API instance",
             ["version", "bcrypt_rounds", "hash_in_executor", "cache_enabled"], registry=r, multiprocess_mode="max",
@@ -116,6 +121,8 @@ class Metrics:
             self.executor_task.labels(task)
         for reason in OVERLOAD_REASONS:
             self.overload.labels(reason)
+        for outcome in LOGIN_THROTTLE_OUTCOMES:
+            self.login_throttle.labels(outcome)
 
     def live(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge copied from a live object (`read()`) at every sample, summed over the instance's processes."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from board.models import CONTENT_MAX, TITLE_MAX, USERNAME_MAX
-from board.security import BCRYPT_MAX_PASSWORD_BYTES, password_fits_bcrypt
+from board.security import BCRYPT_MAX_PASSWORD_BYTES, NEW_PASSWORD_MIN_LENGTH, password_fits_bcrypt
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids would reach Postgres as an overflow error (a 500)
 
@@ -36,7 +36,8 @@ def check_password(value: str) -> str:
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX), AfterValidator(_text)]
 Content = Annotated[str, Field(min_length=1, max_length=CONTENT_MAX), AfterValidator(_text)]
 Username = Annotated[str, StringConstraints(min_length=1, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_.@+-]+$")]
-Password = Annotated[str, Field(min_length=1), AfterValidator(check_password)]
+#: A new account's password (ASVS 2.1.1: at least 8 characters); logins take any length (seeded `passN`).
+NewPassword = Annotated[str, Field(min_length=NEW_PASSWORD_MIN_LENGTH), AfterValidator(check_password)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -47,7 +48,7 @@ class _Body(BaseModel):
 
 class RegisterIn(_Body):
     username: Username
-    password: Password
+    password: NewPassword
 
 
 class PostIn(_Body):

@@ -13,6 +13,7 @@ JWT_ALGORITHM = "HS256"
 #: Verified tokens remembered per process: one per active user, ~0.3 KB each.
 VERIFIED_TOKENS = 20_000
 BCRYPT_MAX_PASSWORD_BYTES = 72
+NEW_PASSWORD_MIN_LENGTH = 8
 
 
 def password_context(rounds: int) -> CryptContext:

@@ -15,6 +15,7 @@ from board.gcpause import GcPauseObserver
 from board.metrics import Metrics
 from board.sampler import ProcessSampler
 from board.security import VerifiedTokens, password_context
+from board.throttle import LoginThrottle
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Board:
     executor: BoundedExecutor
     passwords: CryptContext
     first_page: FirstPage
+    login_throttle: LoginThrottle
     # Verified against for unknown usernames, so a miss costs as much as a wrong password.
     dummy_hash: str = field(default="")
     gc_observer: GcPauseObserver = field(init=False)
@@ -67,6 +69,13 @@ class Board:
                 enabled=settings.cache_enabled,
                 write_through=settings.cache_write_through,
             ),
+            login_throttle=LoginThrottle(
+                settings.redis_url,
+                per_account=settings.login_max_failures_per_account,
+                per_address=settings.login_max_failures_per_address,
+                window_seconds=settings.login_failure_window_seconds,
+                metrics=metrics,
+            ),
         )
 
     def connect(self) -> AsyncConnection:
@@ -90,5 +99,6 @@ class Board:
         await self.sampler.stop()
         self.gc_observer.remove()
         await self.first_page.close()
+        await self.login_throttle.close()
         await self.engine.dispose()
         self.executor.shutdown()

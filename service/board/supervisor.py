@@ -71,6 +71,9 @@ def run_worker(index: int, count: int, sock: socket.socket, ready: Event) -> Non
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # Clients are seen by their peer address (the login throttle counts failures per address): a forwarded
+        # header would let any client on an allowed address pick its own.
+        proxy_headers=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         backlog=BACKLOG,

@@ -58,11 +58,11 @@ async def test_seed_flow_through_pgbouncer_with_50_concurrent_clients(live_api: 
 
 
 async def test_register_then_login(live_client: httpx.AsyncClient) -> None:
-    created = await live_client.post("/auth/register", json={"username": "newcomer", "password": "s3cret"})
+    created = await live_client.post("/auth/register", json={"username": "newcomer", "password": "s3cret-pw"})
     assert created.status_code == 201 and created.json()["username"] == "newcomer"
-    duplicate = await live_client.post("/auth/register", json={"username": "newcomer", "password": "other"})
+    duplicate = await live_client.post("/auth/register", json={"username": "newcomer", "password": "other-pw"})
     assert duplicate.status_code == 409 and duplicate.json()["detail"]
-    await login(live_client, "newcomer", "s3cret")
+    await login(live_client, "newcomer", "s3cret-pw")
 
 
 @pytest.mark.parametrize(("username", "password"), [("user1", "wrong"), ("nobody", "pass1")])

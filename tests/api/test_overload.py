@@ -184,7 +184,7 @@ async def test_sigterm_lets_in_flight_requests_finish(start_api: Callable[..., A
     api = start_api("graceful", BOARD_BCRYPT_ROUNDS="14")
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
         register = asyncio.create_task(
-            client.post("/auth/register", json={"username": "late-registrant", "password": "p"})
+            client.post("/auth/register", json={"username": "late-registrant", "password": "password-1"})
         )
         deadline = time.monotonic() + 10
         while metric(await scrape(api), "board_executor_busy_workers") < 1:

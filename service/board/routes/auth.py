@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from pydantic import AfterValidator
 from starlette.responses import Response
 
@@ -25,13 +25,18 @@ FormPassword = Annotated[str, Form(min_length=1), AfterValidator(check_password)
 
 
 @router.post("/login")
-async def login(board: BoardDep, username: FormUsername, password: FormPassword) -> Response:
+async def login(request: Request, board: BoardDep, username: FormUsername, password: FormPassword) -> Response:
+    # The peer's address: the API takes no forwarded headers (uvicorn's proxy_headers is off), so it is not forged.
+    address = request.client.host if request.client else ""
+    seen = await board.login_throttle.check(username, address)  # before any database or bcrypt work
     # The connection goes back before the ~15-250 ms of bcrypt: held, it would starve the pool.
     async with board.connect() as conn:
         found = await repository.find_user_credentials(conn, username)
     user_id, password_hash = found if found else (0, None)
     if not await board.verify_password(password, password_hash):
+        await board.login_throttle.failed(username, address)
         raise InvalidCredentials()
+    await board.login_throttle.succeeded(username, seen)
     token = create_access_token(user_id, board.settings.jwt_secret, board.settings.jwt_ttl_seconds)
     return json_response({"access_token": token, "token_type": "bearer"})
 
