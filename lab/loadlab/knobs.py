@@ -20,6 +20,9 @@ import annotated_types
 #: Settings the chart and the lab set from their own wiring (Services, the Secret, `api.workers`,
 #: `api.metricsPort`): never in api.env.
 WIRED = ("database_url", "redis_url", "jwt_secret", "workers", "metrics_port")
+#: Knobs whose one allowed value the schema fixes: dev mode (a published JWT secret, /docs) is never deployed,
+#: so `helm install` with BOARD_DEV_MODE=true fails validation, as does a preset that sets it.
+FIXED = {"dev_mode": "false"}
 ENV_PREFIX = "BOARD_"
 #: The spellings of a boolean the presets use (pydantic accepts more; the schema keeps to these two).
 BOOLEANS = ("true", "false")
@@ -42,7 +45,11 @@ def api_env_schema() -> dict[str, Any]:
         if name in WIRED:
             continue
         bounds = _bounds(field.metadata)
-        schema = _value_schema(name, field.annotation, bounds)
+        schema = (
+            {"type": "string", "enum": [FIXED[name]]}
+            if name in FIXED
+            else _value_schema(name, field.annotation, bounds)
+        )
         schema["description"] = _describe(field.description or "", schema, bounds)
         properties[env_name(name)] = schema
     return {"type": "object", "additionalProperties": False, "properties": properties}

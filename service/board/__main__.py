@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from board.config import Settings
+from board.config import DEV_MODE_WARNING, Settings, describe_errors
 
 DEFAULT_SEED_USERS = 3  # the seed's user1..user3
 
@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()  # type: ignore[call-arg]  # read from BOARD_* variables
     except ValidationError as e:
-        print(f"board: invalid configuration:\n{e}", file=sys.stderr)
+        print(f"board: invalid configuration:\n{describe_errors(e)}", file=sys.stderr)
         return 2
+    if settings.dev_mode:
+        print(f"{'!' * 100}\n{DEV_MODE_WARNING}\n{'!' * 100}", file=sys.stderr)
     if args.command == "migrate":
         from board.migrate import upgrade
 

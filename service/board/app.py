@@ -38,7 +38,9 @@ def create_app(
         finally:
             await board.shutdown()
 
-    app = FastAPI(title="board", version=__version__, lifespan=lifespan)
+    # The API's map (/docs, /redoc, /openapi.json) only in dev mode: elsewhere it is one more surface to probe.
+    docs = {} if settings.dev_mode else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="board", version=__version__, lifespan=lifespan, **docs)
     app.state.board = board
     routers = (auth.router, posts.router, health.router)
     for router in routers:

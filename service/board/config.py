@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from board.cpus import available_cpus
@@ -14,6 +14,22 @@ DEV_JWT_SECRET = "board-dev-mode-insecure-secret-do-not-deploy"
 MIN_JWT_SECRET_LENGTH = 32
 #: The driver the API is built for: psycopg 3 (one round trip per statement; see board.db).
 DATABASE_URL_SCHEME = "postgresql+psycopg://"
+
+
+DEV_MODE_WARNING = (
+    "board: WARNING: BOARD_DEV_MODE=true: tokens may be signed with a built-in, published secret and /docs is "
+    "served. For local experiments only; never deploy this (the chart refuses it)."
+)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Each configuration error as `BOARD_NAME: why`, never the value given: it can be a password or a secret
+    (pydantic's own message shows every input, the database URL included)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(str(part) for part in item["loc"])
+        lines.append(f"  {'BOARD_' + field.upper() if field else 'settings'}: {item['msg']}")
+    return "\n".join(lines)
 
 
 class Settings(BaseSettings):
@@ -106,8 +122,10 @@ class Settings(BaseSettings):
                 f"BOARD_PAGE_DEFAULT_LIMIT={self.page_default_limit} exceeds BOARD_PAGE_MAX_LIMIT={self.page_max_limit}"
             )
         if not self.database_url.startswith(DATABASE_URL_SCHEME):
-            scheme = self.database_url.partition("://")[0] or self.database_url[:20]
-            raise ValueError(f"BOARD_DATABASE_URL must start with {DATABASE_URL_SCHEME}, not {scheme!r}")
+            # Only the scheme is shown: the rest of a URL can hold the password.
+            scheme, found, _ = self.database_url.partition("://")
+            shown = repr(scheme) if found else "a URL without a scheme"
+            raise ValueError(f"BOARD_DATABASE_URL must start with {DATABASE_URL_SCHEME}, not {shown}")
         return self
 
     @property

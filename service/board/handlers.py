@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 
@@ -66,7 +67,19 @@ async def database_error(request: Request, error: Exception) -> Response:
     return json_response({"detail": "internal error"}, 500)
 
 
+#: What a 422 tells of each error: never `input` (it can be a password) nor `ctx` (it can hold the value too).
+VALIDATION_ERROR_KEYS = ("type", "loc", "msg")
+
+
+async def validation_error(request: Request, error: Exception) -> Response:
+    """422 with where and why each field failed, never what was sent (FastAPI's default echoes `input`)."""
+    assert isinstance(error, RequestValidationError)
+    errors = [{key: item[key] for key in VALIDATION_ERROR_KEYS if key in item} for item in error.errors()]
+    return json_response({"detail": errors}, 422)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(BoardError, board_error)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.InterfaceError, database_unavailable)

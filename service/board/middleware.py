@@ -14,8 +14,9 @@ from board.executor import BoundedExecutor
 from board.metrics import UNMATCHED_ROUTE, Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: Never shed: liveness and readiness must still answer while the API sheds everything else.
-UNSHED_PATHS = frozenset({"/healthz", "/readyz"})
+#: Never shed: liveness must still answer while the API sheds everything else. Readiness is inside the bound: a
+#: process too busy to admit requests is rightly not ready, and a storm of probes cannot pile up past the limit.
+UNSHED_PATHS = frozenset({"/healthz"})
 
 
 class MetricsMiddleware:

@@ -30,6 +30,8 @@ class Board:
     login_throttle: LoginThrottle
     # Verified against for unknown usernames, so a miss costs as much as a wrong password.
     dummy_hash: str = field(default="")
+    #: The last readiness answer (monotonic time, status, body), reused for a second by `/readyz`.
+    readiness: tuple[float, int, dict[str, str]] | None = field(default=None)
     gc_observer: GcPauseObserver = field(init=False)
     sampler: ProcessSampler = field(init=False)
 

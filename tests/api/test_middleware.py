@@ -101,7 +101,7 @@ def test_known_label_values_start_at_zero() -> None:
         assert series in text
 
 
-async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_health() -> None:
+async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_liveness() -> None:
     """Limit 2, two requests held in the app: the next ones get 503 + Retry-After at once, labelled by route."""
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
     release = asyncio.Event()
@@ -125,13 +125,13 @@ async def test_in_flight_limit_refuses_the_excess_before_routing_and_spares_heal
         assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
         assert refused.json() == {"detail": "server busy: too many requests in flight"}
         assert entered == ["/items/1", "/items/2"]  # the refused one never reached the app
-        assert (await client.get("/healthz")).status_code == 200
-        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/healthz")).status_code == 200  # liveness is never shed
+        assert (await client.get("/readyz")).status_code == 503  # readiness is inside the bound
         release.set()
         assert [(await h).status_code for h in holders] == [200, 200]
         assert (await client.get("/items/4")).status_code == 200  # room again
     text = generate_latest(metrics.registry).decode()
-    assert 'board_overload_rejections_total{reason="in_flight_full"} 1.0' in text
+    assert 'board_overload_rejections_total{reason="in_flight_full"} 2.0' in text
     assert 'board_http_requests_total{method="GET",route="/items/{item_id}",status="503"} 1.0' in text
 
 

@@ -172,6 +172,8 @@ def test_every_object_has_namespace_and_labels():
         (("--set-string", "api.env.BOARD_DB_POOL_TIMEOUT=0"), "/api/env/BOARD_DB_POOL_TIMEOUT"),
         (("--set-string", "api.env.BOARD_LOG_LEVEL=loud"), "value must be one of"),
         (("--set-string", "api.env.BOARD_CACHE_ENABLED=yes"), "value must be one of"),
+        # dev mode signs tokens with a published secret: never deployed
+        (("--set-string", "api.env.BOARD_DEV_MODE=true"), "/api/env/BOARD_DEV_MODE"),
         # the chart wires these from its Services and Secret: never a knob
         (("--set-string", "api.env.BOARD_DATABASE_URL=postgresql+psycopg://x"), "'BOARD_DATABASE_URL' not allowed"),
         (("--set-string", "api.env.BOARD_DB_STATEMENT_CACHE=true"), "/api/env/BOARD_DB_STATEMENT_CACHE"),

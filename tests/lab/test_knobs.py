@@ -70,9 +70,15 @@ def test_the_schema_agrees_with_the_api_on_every_knob(field):
         # The schema may be stricter than pydantic (plain decimals, lower-case true/false), never looser.
         if schema and not api:
             disagree.append(f"{value!r}: schema accepts, the API refuses")
-        if api and not schema and not _exotic(value, annotation):
+        if api and not schema and not _exotic(value, annotation) and field not in knobs.FIXED:
             disagree.append(f"{value!r}: the API accepts, the schema refuses")
     assert not disagree, f"{name}: " + "; ".join(disagree)
+
+
+def test_fixed_knobs_allow_their_one_value_only():
+    """Dev mode is never deployed: the chart's schema (and so every preset) allows BOARD_DEV_MODE=false alone."""
+    assert knobs.FIXED == {"dev_mode": "false"}
+    assert _schema_accepts("BOARD_DEV_MODE", "false") and not _schema_accepts("BOARD_DEV_MODE", "true")
 
 
 def _exotic(value: str, annotation: object) -> bool:
