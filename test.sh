@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test suite: installs what is missing, then runs every test (unit, integration on real services, chart, e2e).
+# The test suite: installs what is missing, checks lint, format and types, then runs every test (unit, integration on real services, chart, e2e).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh test
 export PATH="$PWD/.tools/bin:$PATH"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# Types: --strict over service/, lab/ and locust/loadsuite ([tool.mypy] in pyproject.toml).
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -35,22 +36,23 @@ class ChartSpec:
     source: str = ""
 
 
-def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float) -> list[dict]:
-    params = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
-    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query_range?{params}", timeout=QUERY_TIMEOUT) as r:  # noqa: S310
-        body = json.load(r)
-    if body.get("status") != "success":
-        raise RuntimeError(f"query failed: {expr}: {body}")
-    return body["data"]["result"]
+def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+    return _query(prometheus_url, "query_range", {"query": expr, "start": start, "end": end, "step": step})
 
 
-def query_instant(prometheus_url: str, expr: str, at: float) -> list[dict]:
-    params = urllib.parse.urlencode({"query": expr, "time": at})
-    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{params}", timeout=QUERY_TIMEOUT) as r:  # noqa: S310
+def query_instant(prometheus_url: str, expr: str, at: float) -> list[dict[str, Any]]:
+    return _query(prometheus_url, "query", {"query": expr, "time": at})
+
+
+def _query(prometheus_url: str, endpoint: str, params: dict[str, str | float]) -> list[dict[str, Any]]:
+    """The `result` list of Prometheus's HTTP API answer (series with their labels and values)."""
+    url = f"{prometheus_url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT) as r:  # noqa: S310
         body = json.load(r)
     if body.get("status") != "success":
-        raise RuntimeError(f"query failed: {expr}: {body}")
-    return body["data"]["result"]
+        raise RuntimeError(f"query failed: {params['query']}: {body}")
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
 
 
 def legend_for(metric: dict[str, str], template: str) -> str:

@@ -226,7 +226,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from loadlab import drills
+    from loadlab import drills, overload
 
     if args.name == "list":
         for drill in drills.DRILLS.values():
@@ -236,7 +236,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in drills.DRILLS]
     if unknown:
         raise ValueError(f"unknown drill {unknown[0]!r}; known: {', '.join(drills.DRILLS)}, all")
-    knee = args.knee if args.knee is not None else drills.overload.DEFAULT_KNEE
+    knee = args.knee if args.knee is not None else overload.DEFAULT_KNEE
     if knee < 1:
         raise ValueError(f"--knee must be at least 1, got {knee}")
     preset = presets.load(args.preset)

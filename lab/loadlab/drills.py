@@ -11,6 +11,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -220,7 +221,7 @@ def api_errors_by_status(result: RunResult, prometheus: str) -> dict[str, float]
             for row in charts.query_instant(prometheus, expr, result.ended_at)}  # fmt: skip
 
 
-def _points(result: list[dict]) -> list[tuple[float, float]]:
+def _points(result: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
 

@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import secrets
 import signal
-import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from loadlab import collect, fingerprint, report
-from loadlab.loadtest import LoadOptions, LocustRun, Progress, describe, print_progress
+from loadlab.loadtest import LoadOptions, LocustRun, announcer, describe, progress_printer, raise_interrupt
 from loadlab.process import free_port, tail
 from loadlab.result import RunResult
 from loadlab.services import Prometheus
 from loadlab.stack import rule_files
-
-PROGRESS_EVERY = 5.0
-
-
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | None = None,
@@ -40,12 +31,12 @@ def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | N
     workdir = root / run_id
     workdir.mkdir(parents=True, exist_ok=False)
     outdir = workdir / "report"
-    say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    say = announcer(quiet)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     say("measuring the machine (bcrypt cost 10, a Python loop)")
     machine = fingerprint.measure()
     started = time.time()
-    load = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+    load = options.to_json()
     result = RunResult(run_id, str(outdir), {"name": "none (not the lab's API)", "path": ""}, load, started, started,
                        machine=machine, versions=collect.versions(), target=url)  # fmt: skip
     exporter_port = free_port()
@@ -57,7 +48,7 @@ def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | N
         say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}, "
             f"to {url}")  # fmt: skip
         run.start()
-        locust = run.wait(None if quiet else _progress(options))
+        locust = run.wait(progress_printer(options, quiet))
         result.started_at, result.ended_at = locust.started_at, locust.ended_at
         result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
         collect.locust_outcome(result, run.files)
@@ -77,14 +68,3 @@ def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | N
         signal.signal(signal.SIGTERM, previous)
         report.write(result)
     return result
-
-
-def _progress(options: LoadOptions):  # noqa: ANN202 - a progress callback
-    last = [0.0]
-
-    def show(progress: Progress) -> None:
-        if sys.stderr.isatty() or progress.elapsed - last[0] >= PROGRESS_EVERY:
-            print_progress(progress, options.duration)
-            last[0] = progress.elapsed
-
-    return show

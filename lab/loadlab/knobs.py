@@ -159,9 +159,9 @@ def decimal_pattern(name: str, bounds: dict[str, float]) -> str:
     """A regex for decimal numbers within integral bounds: `ge`/`gt` lo (required), `le` hi (optional)."""
     if "lt" in bounds or not ({"ge", "gt"} & set(bounds)):
         raise KnobSchemaError(f"{env_name(name)}: a float knob needs ge= or gt= (and optionally le=)")
-    lo = bounds.get("ge", bounds.get("gt"))
+    lo = bounds["ge"] if "ge" in bounds else bounds["gt"]
     hi = bounds.get("le")
-    if any(b is not None and b != int(b) for b in (lo, hi)) or (lo is not None and lo < 0):
+    if any(b is not None and b != int(b) for b in (lo, hi)) or lo < 0:
         raise KnobSchemaError(f"{env_name(name)}: float bounds must be non-negative whole numbers, got {bounds}")
     lo_i, hi_i = int(lo), None if hi is None else int(hi)
     fraction = r"(?:\.[0-9]+)?"

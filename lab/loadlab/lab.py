@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from loadlab import api_counts, collect, cpulimit, fingerprint, presets, report
 from loadlab.cpumeter import LOAD_GENERATOR, CpuMeter, part_of
-from loadlab.loadtest import LoadOptions, LocustRun, Progress, describe, print_progress
+from loadlab.loadtest import LoadOptions, LocustRun, announcer, describe, progress_printer, raise_interrupt
 from loadlab.presets import Preset
 from loadlab.process import tail
 from loadlab.result import Machine, RunResult
@@ -31,15 +28,10 @@ During = Callable[[Stack, LocustRun, float], None]
 Ended = Callable[[Stack], None]
 #: Called once the result is collected, while Prometheus and the database are still up.
 After = Callable[[Stack, RunResult], None]
-NON_TTY_PROGRESS_EVERY = 5.0
 
 
 def new_run_id(preset: Preset) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{preset.name}-{secrets.token_hex(2)}"
-
-
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_lab(
@@ -55,8 +47,8 @@ def run_lab(
     workdir.mkdir(parents=True, exist_ok=False)
     workdir.chmod(0o755)
     outdir = workdir / "report"
-    say = (lambda *_: None) if quiet else (lambda msg: print(f"loadlab: {msg}", file=sys.stderr, flush=True))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    say = announcer(quiet)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     cpu_limit = cpulimit.for_run(run_id, options.cpus, lambda: presets.cpu_limits(preset))
     if machine is None or cpu_limit is not None:
         say(
@@ -70,7 +62,7 @@ def run_lab(
                 cpu_limit.close()
             raise
     started = time.time()
-    result = RunResult(run_id, str(outdir), preset.describe(), _jsonable(asdict(options)), started, started,
+    result = RunResult(run_id, str(outdir), preset.describe(), options.to_json(), started, started,
                        machine=machine, versions=collect.versions())  # fmt: skip
     if cpu_limit is not None:
         result.cpu_limit = cpu_limit.describe()
@@ -92,7 +84,7 @@ def run_lab(
                 meter = CpuMeter()
                 meter.read(_cpu_roots(stack))
                 run.start()
-                locust = run.wait(_progress_printer(options, quiet), _ticker(during, stack, run, meter))
+                locust = run.wait(progress_printer(options, quiet), _ticker(during, stack, run, meter))
                 meter.read(_cpu_roots(stack))
                 result.cpu_seconds = meter.used()
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
@@ -124,11 +116,6 @@ def run_lab(
     return result
 
 
-def _jsonable(options: dict) -> dict:
-    """Load options as JSON values (the thresholds file is a path)."""
-    return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-
-
 def _api_delta(stack: Stack, before: api_counts.Snapshot, pid: int | None) -> tuple[api_counts.Delta | None, str]:
     """What the API counted since `before`, or why that is unknown (restarted, or its metrics do not answer)."""
     assert stack.api is not None
@@ -148,19 +135,6 @@ def _collect(result: RunResult, run: LocustRun, stack: Stack) -> None:
     if stack.prometheus is not None:
         collect.server_figures(result, stack.prometheus.url)
         collect.chart_data(result, stack.prometheus.url)
-
-
-def _progress_printer(options: LoadOptions, quiet: bool) -> Callable[[Progress], None] | None:
-    if quiet:
-        return None
-    last_print = [0.0]
-
-    def show(progress: Progress) -> None:
-        if sys.stderr.isatty() or progress.elapsed - last_print[0] >= NON_TTY_PROGRESS_EVERY:
-            print_progress(progress, options.duration)
-            last_print[0] = progress.elapsed
-
-    return show
 
 
 def _ticker(during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter) -> Callable[[float], None]:

@@ -11,8 +11,10 @@ import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,6 +23,8 @@ from loadlab.cpulimit import CHART_CPUS, parse_cpus
 from loadlab.process import Process, free_port
 
 PROGRESS_INTERVAL = 1.0
+#: Without a terminal the progress is a line each time, so fewer of them.
+NON_TTY_PROGRESS_EVERY = 5.0
 #: Progress samples the shown rate spans (Locust workers report every 3 s).
 RPS_WINDOW = 7
 #: Locust needs a moment after --run-time to stop users and write its reports.
@@ -65,6 +69,10 @@ class LoadOptions:
             suite_only = [f"--{n.replace('_', '-')}" for n in SUITE_ONLY if getattr(self, n) is not None]
             if suite_only:
                 raise ValueError(f"{', '.join(suite_only)}: the load suite's options, not your locustfile's")
+
+    def to_json(self) -> dict[str, Any]:
+        """These options as JSON values, for a run's result (paths as strings)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 def describe(options: LoadOptions) -> str:
@@ -239,7 +247,7 @@ class LocustRun:
         return code
 
 
-def print_progress(progress: Progress, total: int, stream=sys.stderr) -> None:  # noqa: ANN001
+def print_progress(progress: Progress, total: int, stream: TextIO = sys.stderr) -> None:
     ratio = min(1.0, progress.elapsed / max(total, 1))
     bar = "#" * int(ratio * 20)
     failures = progress.failures / progress.requests * 100 if progress.requests else 0.0
@@ -252,3 +260,32 @@ def print_progress(progress: Progress, total: int, stream=sys.stderr) -> None:  
     else:
         stream.write(line + "\n")
     stream.flush()
+
+
+def progress_printer(options: LoadOptions, quiet: bool) -> Callable[[Progress], None] | None:
+    """The progress line for `LocustRun.wait`: redrawn in place on a terminal, every few seconds in a log."""
+    if quiet:
+        return None
+    last_print = [0.0]
+
+    def show(progress: Progress) -> None:
+        if sys.stderr.isatty() or progress.elapsed - last_print[0] >= NON_TTY_PROGRESS_EVERY:
+            print_progress(progress, options.duration)
+            last_print[0] = progress.elapsed
+
+    return show
+
+
+def announcer(quiet: bool) -> Callable[[str], None]:
+    """How a run tells what it is doing: a `loadlab:` line on stderr, or nothing when `quiet`."""
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(f"loadlab: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    """A SIGTERM handler: stop the run as Ctrl-C does, so it cleans up and writes its report."""
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from loadlab.services import Exporter, PgBouncer
@@ -57,7 +58,7 @@ def show(command: str) -> list[dict[str, str]]:
     return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
 
 
-class PgBouncerCollector:
+class PgBouncerCollector(Collector):
     """Builds fresh families on every scrape from `SHOW POOLS` and `SHOW STATS`."""
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
@@ -84,10 +85,10 @@ class PgBouncerCollector:
             maxwait.add_metric([row["database"], row["user"]], seconds)
         yield maxwait
         for column, (name, help_text, scale) in STATS_COUNTERS.items():
-            family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=["database"])
+            counter = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=["database"])
             for row in stats:
-                family.add_metric([row["database"]], float(row.get(column) or 0) * scale)
-            yield family
+                counter.add_metric([row["database"]], float(row.get(column) or 0) * scale)
+            yield counter
 
 
 def pgbouncer_exporter(workdir: Path, pgbouncer: PgBouncer) -> Exporter:
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
     args = parser.parse_args(argv)
     os.environ.setdefault("PGCONNECT_TIMEOUT", "3")
-    REGISTRY.register(PgBouncerCollector())  # type: ignore[arg-type]
+    REGISTRY.register(PgBouncerCollector())
     start_http_server(args.port, addr=args.host)
     while True:
         time.sleep(3600)

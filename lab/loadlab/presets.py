@@ -132,7 +132,9 @@ def _from_values(path: Path, values: dict[str, Any]) -> Preset:
 
 def chart_values(preset: Preset) -> dict[str, Any]:
     """The values the chart installs with this preset: its defaults (values.yaml) with the preset merged over."""
-    return _merge(yaml.safe_load(CHART_VALUES.read_text()), yaml.safe_load(preset.path.read_text()) or {})
+    defaults, preset_values = yaml.safe_load(CHART_VALUES.read_text()), yaml.safe_load(preset.path.read_text())
+    values: dict[str, Any] = _merge(defaults, preset_values or {})
+    return values
 
 
 def cpu_limits(preset: Preset) -> dict[str, float]:
@@ -159,7 +161,8 @@ def _check_settings(path: Path, env: dict[str, str]) -> None:
 
     probe = {"BOARD_DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/db", "BOARD_DEV_MODE": "true", **env}
     try:
-        Settings(**{k.removeprefix("BOARD_").lower(): v for k, v in probe.items()})
+        fields: dict[str, Any] = {k.removeprefix("BOARD_").lower(): v for k, v in probe.items()}
+        Settings(**fields)
     except ValidationError as exc:
         problems = "; ".join(f"BOARD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise PresetError(f"{path}: api.env rejected: {problems}") from exc

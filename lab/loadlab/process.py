@@ -32,7 +32,7 @@ def free_port() -> int:
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
         if port not in _handed_out:
             _handed_out.add(port)
             return port
@@ -97,7 +97,7 @@ class Process:
     def __init__(
         self,
         name: str,
-        argv: Sequence[str],
+        argv: Sequence[str | Path],
         log_path: Path,
         *,
         env: Mapping[str, str] | None = None,
@@ -122,10 +122,12 @@ class Process:
     def start(self) -> Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child inherits it; closed right after spawn
-        extra: dict[str, object] = {}
+        uid: int | None = None
+        gid: int | None = None
+        groups: list[int] | None = None
         if self.user is not None:
             entry = pwd.getpwnam(self.user)
-            extra = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            uid, gid, groups = entry.pw_uid, entry.pw_gid, []
             self.env["HOME"] = entry.pw_dir
         try:
             self.popen = subprocess.Popen(
@@ -139,7 +141,9 @@ class Process:
                 # the kernel's autogroup gives each session an equal share of the CPU, so a session per service
                 # gave a Locust worker as much CPU as the whole API instance, whatever each needed.
                 process_group=0,
-                **extra,  # type: ignore[arg-type]
+                user=uid,
+                group=gid,
+                extra_groups=groups,
             )
         finally:
             log.close()

@@ -64,7 +64,8 @@ def service_dir(workdir: Path, name: str, user: str | None) -> Path:
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
-        return response.status == 200
+        status: int = response.status
+        return status == 200
 
 
 def _has_result(url: str, timeout: float = 1.0) -> bool:
@@ -209,9 +210,15 @@ class Postgres(Service):
         first = self.home is None
         if first:
             self._initdb()
-        argv = [PG_BIN / "postgres", "-D", self.data_dir, "-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
-                "-c", "unix_socket_directories=", "-c", "logging_collector=off"]  # fmt: skip
-        for key, value in self.settings.items():
+        server = {
+            "listen_addresses": "127.0.0.1",
+            "port": self.port,
+            "unix_socket_directories": "",
+            "logging_collector": "off",
+            **self.settings,
+        }
+        argv: list[str | Path] = [PG_BIN / "postgres", "-D", self.data_dir]
+        for key, value in server.items():
             argv += ["-c", f"{key}={value}"]
         # SIGINT is Postgres's "fast" shutdown: it rolls back open transactions and flushes what was committed.
         self.spawn(argv, user=self.user, stop_signal=signal.SIGINT).wait_ready(self._ready, START_TIMEOUT)
@@ -316,9 +323,19 @@ class Redis(Service):
     def start(self) -> Redis:
         home = self.workdir / self.name
         home.mkdir(parents=True, exist_ok=True)
-        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", home, "--daemonize", "no", "--maxmemory", "256mb",
-                "--maxmemory-policy", "allkeys-lru"]  # fmt: skip
+        config = {
+            "port": self.port,
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "dir": home,
+            "daemonize": "no",
+            "maxmemory": "256mb",
+            "maxmemory-policy": "allkeys-lru",
+        }
+        argv: list[str | Path] = [REDIS_SERVER]
+        for key, value in config.items():
+            argv += [f"--{key}", str(value)]
         self.spawn(argv).wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
         return self
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import locust  # noqa: F401  (first: gevent monkey-patching)
 from locust import LoadTestShape
+from locust.stats import RequestStats
 
 import logging
 import time
@@ -22,10 +23,11 @@ from .thresholds import Thresholds
 logger = logging.getLogger(__name__)
 
 
-def snapshot(stats) -> Snapshot:
+def snapshot(stats: RequestStats) -> Snapshot:
     """Copy the counters of every stats entry (cheap: dicts of a few hundred keys at most)."""
     return {
-        key: EntrySnapshot(e.num_requests, e.num_failures, dict(e.response_times)) for key, e in stats.entries.items()
+        key: EntrySnapshot(e.num_requests, e.num_failures, {ms: n for ms, n in e.response_times.items()})
+        for key, e in stats.entries.items()
     }
 
 
@@ -90,6 +92,7 @@ class CapacityShape(StepShape):
     def tick(self) -> tuple[int, float] | None:
         elapsed = self.get_run_time()
         step = int(elapsed // self.step_interval)
+        assert self.runner is not None, "Locust sets the runner before it ticks the shape"
         stats = self.runner.stats
         if step != self._step:
             if self._step >= 0 and not self._close_step(stats):
@@ -105,7 +108,7 @@ class CapacityShape(StepShape):
             return None
         return self.target(elapsed), self.spawn_rate
 
-    def _close_step(self, stats) -> bool:
+    def _close_step(self, stats: RequestStats) -> bool:
         """Evaluate the step that just ended; False when it broke the SLO (the search is over)."""
         seconds = self._clock() - self._step_started
         users = self.target(self._step * self.step_interval)

@@ -34,7 +34,7 @@ class StatusCounter:
 
     def take_delta(self) -> list[list[str | int]]:
         """What was counted since the last call, as a msgpack-friendly list of [method, name, status, count]."""
-        delta = [[m, n, s, c] for (m, n, s), c in self._unreported.items() if c]
+        delta: list[list[str | int]] = [[m, n, s, c] for (m, n, s), c in self._unreported.items() if c]
         self._unreported.clear()
         return delta
 

@@ -48,7 +48,7 @@ def install(web_ui: Any, username: str, password: str, base_path: str = "") -> N
     from flask import Blueprint, redirect, request, session, url_for
     from flask_login import UserMixin, login_user
 
-    class UiUser(UserMixin):
+    class UiUser(UserMixin):  # type: ignore[misc]  # Flask-Login ships no types: UserMixin is Any
         def __init__(self, name: str) -> None:
             self.id = name
 

@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = Settings()  # type: ignore[call-arg]  # read from BOARD_* variables
+        settings = Settings()  # read from BOARD_* variables
     except ValidationError as e:
         print(f"board: invalid configuration:\n{describe_errors(e)}", file=sys.stderr)
         return 2

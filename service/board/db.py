@@ -108,6 +108,7 @@ def create_engine(settings: Settings, metrics: Metrics | None = None) -> AsyncEn
     )
     if metrics is not None:
         pool = engine.sync_engine.pool
+        assert isinstance(pool, TimedQueuePool)  # the pool_class above
         metrics.live("board_db_pool_connections_in_use", "Connections checked out of the pool", pool.checkedout)
         metrics.live("board_db_pool_connections_idle", "Connections idle in the pool", pool.checkedin)
         # SQLAlchemy counts overflow from -pool_size; only the part beyond the pool is overflow.

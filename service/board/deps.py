@@ -14,7 +14,8 @@ from board.state import Board
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool, a hop per request.
 async def get_board(request: Request) -> Board:
-    return request.app.state.board
+    board: Board = request.app.state.board
+    return board
 
 
 BoardDep = Annotated[Board, Depends(get_board)]

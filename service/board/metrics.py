@@ -12,6 +12,7 @@ metrics live in memory and `exposition()` renders them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -32,7 +33,7 @@ OVERLOAD_REASONS = ("pool_timeout", "pool_queue_full", "pool_queue_standing", "e
 LOGIN_THROTTLE_OUTCOMES = ("account", "address", "redis_error")
 UNMATCHED_ROUTE = "<unmatched>"
 #: Summed over the processes of an instance; a dead process's value leaves the sum.
-LIVE_SUM = "livesum"
+LIVE_SUM: Final = "livesum"
 
 
 class Metrics:

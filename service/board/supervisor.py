@@ -27,6 +27,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 from board.config import Settings
 
@@ -65,7 +66,7 @@ def run_worker(index: int, count: int, sock: socket.socket, ready: Event) -> Non
 
     # `_created` series double the scrape and no dashboard reads them.
     disable_created_metrics()
-    settings = Settings().for_process(index, count)  # type: ignore[call-arg]  # read from BOARD_* variables
+    settings = Settings().for_process(index, count)  # read from BOARD_* variables
     config = uvicorn.Config(
         create_app(settings, process=str(index), on_started=ready.set),
         loop="uvloop",
@@ -118,7 +119,7 @@ class Supervisor:
         # Read by prometheus_client when the (spawned) workers import it.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        metrics_server = None
+        metrics_server: WSGIServer | None = None
         try:
             self.workers = [Worker(i, listening_socket(self.host, self.port)) for i in range(self.count)]
             for worker in self.workers:
@@ -211,7 +212,7 @@ class Supervisor:
                 process.join(5)
 
     # -- metrics --------------------------------------------------------------------------------------------
-    def _serve_metrics(self):  # noqa: ANN202 - prometheus_client's WSGI server (no public type)
+    def _serve_metrics(self) -> WSGIServer:
         from prometheus_client import CollectorRegistry, start_http_server
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         from prometheus_client.multiprocess import MultiProcessCollector

@@ -22,10 +22,11 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url: run migrations through board.migrate, which sets it")
     # No prepared statements: migrations may go through PgBouncer in transaction mode too.
-    engine = create_async_engine(
-        config.get_main_option("sqlalchemy.url"), poolclass=NullPool, connect_args={"prepare_threshold": None}
-    )
+    engine = create_async_engine(url, poolclass=NullPool, connect_args={"prepare_threshold": None})
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
