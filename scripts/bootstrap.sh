@@ -37,10 +37,21 @@ extras="lab"
 stamp=".venv/.installed-$extras-$(cat pyproject.toml locust/pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
+  # pip's output (hundreds of lines, index warnings) goes to a log; a failure prints its end.
+  pip_log=".venv/bootstrap-pip.log"
+  : >"$pip_log"
+  pip_install() {
+    .venv/bin/python -m pip install -q "$@" >>"$pip_log" 2>&1 || {
+      echo "bootstrap: pip install $* failed; the end of $pip_log:" >&2
+      tail -n 40 "$pip_log" >&2
+      exit 1
+    }
+  }
+  echo "bootstrap: installing the Python packages ($extras) into .venv (log: $pip_log)"
+  pip_install --upgrade pip
+  pip_install -c constraints.txt -e ".[$extras]"
   # The load suite's own package (loadsuite: the plugin the lab and any locustfile use).
-  .venv/bin/python -m pip install -q -c constraints.txt -e ./locust
+  pip_install -c constraints.txt -e ./locust
   rm -f .venv/.installed-"$extras"-*
   touch "$stamp"
 fi
