@@ -40,8 +40,15 @@ def create_app(
             await board.shutdown()
 
     # The API's map (/docs, /redoc, /openapi.json) only in dev mode: elsewhere it is one more surface to probe.
-    docs = {} if settings.dev_mode else {"docs_url": None, "redoc_url": None, "openapi_url": None}
-    app = FastAPI(title="board", version=__version__, lifespan=lifespan, **docs)
+    dev = settings.dev_mode
+    app = FastAPI(
+        title="board",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if dev else None,
+        redoc_url="/redoc" if dev else None,
+        openapi_url="/openapi.json" if dev else None,
+    )
     app.state.board = board
     routers = (auth.router, posts.router, health.router)
     for router in routers:

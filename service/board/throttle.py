@@ -91,7 +91,9 @@ class LoginThrottle:
         account, source = self._keys(username, address)
         try:
             async with redis.pipeline(transaction=False) as pipe:
-                pipe.get(account).pttl(account).get(source).pttl(source)
+                for key in (account, source):
+                    pipe.get(key)
+                    pipe.pttl(key)
                 account_n, account_ttl, source_n, source_ttl = await pipe.execute()
         except REDIS_ERRORS as e:
             self._trip(e)
