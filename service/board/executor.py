@@ -101,6 +101,10 @@ class BoundedExecutor:
     def queue_depth(self) -> int:
         return max(0, self._pending - self._busy)
 
+    def has_idle_worker(self) -> bool:
+        """A task submitted now would start at once (always true inline): work that can wait asks first."""
+        return self.inline or self._pending + self._reserved < self.workers
+
     def expected_wait(self) -> float:
         """Seconds a task submitted now would wait: the tasks ahead of it beyond the workers, at the recent pace."""
         ahead = self._pending + self._reserved - self.workers + 1

@@ -24,6 +24,8 @@ CREATE_USER = text(
     "INSERT INTO users (username, password_hash) VALUES (:username, :password_hash)"
     " ON CONFLICT (username) DO NOTHING RETURNING id, username, created_at"
 )
+# Only over the hash it replaces: a password changed meanwhile is not overwritten with the old one.
+REPLACE_PASSWORD_HASH = text("UPDATE users SET password_hash = :new WHERE id = :user_id AND password_hash = :old")
 EXISTING_USERNAMES = text("SELECT username FROM users WHERE username = ANY(:usernames)")
 # One round trip for a whole batch: the arrays are unnested into rows.
 INSERT_USERS = text(
@@ -64,6 +66,10 @@ async def create_user(conn: AsyncConnection, username: str, password_hash: str) 
     if row is None:
         raise UsernameTaken()
     return dict(row)
+
+
+async def replace_password_hash(conn: AsyncConnection, user_id: int, old: str, new: str) -> None:
+    await conn.execute(REPLACE_PASSWORD_HASH, {"user_id": user_id, "old": old, "new": new})
 
 
 async def existing_usernames(conn: AsyncConnection, usernames: list[str]) -> set[str]:

@@ -20,6 +20,12 @@ def password_context(rounds: int) -> CryptContext:
     return CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
 
 
+def hash_cost(password_hash: str) -> int | None:
+    """The cost of a modular-crypt bcrypt hash (`$2b$12$...`), None when it is not one."""
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) == 4 and parts[1] in ("2a", "2b", "2y") and parts[2].isdigit() else None
+
+
 def password_fits_bcrypt(password: str) -> bool:
     """bcrypt ignores (or, in bcrypt 5, refuses) bytes past 72: longer passwords are rejected up front."""
     return len(password.encode("utf-8")) <= BCRYPT_MAX_PASSWORD_BYTES

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from passlib.context import CryptContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from board import repository
 from board.cache import FirstPage
 from board.config import Settings
 from board.db import create_engine
+from board.errors import ExecutorFull
 from board.executor import BoundedExecutor
 from board.gcpause import GcPauseObserver
 from board.metrics import Metrics
 from board.sampler import ProcessSampler
-from board.security import VerifiedTokens, password_context
+from board.security import VerifiedTokens, hash_cost, password_context
 from board.throttle import LoginThrottle
 
 
@@ -91,6 +93,21 @@ class Board:
     async def verify_password(self, password: str, password_hash: str | None) -> bool:
         ok = await self.executor.run("verify", self.passwords.verify, password, password_hash or self.dummy_hash)
         return ok and password_hash is not None
+
+    async def rehash_if_stale(self, user_id: int, password: str, password_hash: str) -> bool:
+        """After a good login, store the password hashed at the configured cost if its hash has another one (a
+        preset changed the cost): weak hashes do not linger, and every user's login costs what an unknown user's
+        does (the dummy hash has the configured cost). Only with a bcrypt worker idle: a busy API rehashes at a
+        later login rather than refuse or delay anyone. True when it rehashed."""
+        if hash_cost(password_hash) == self.settings.bcrypt_rounds or not self.executor.has_idle_worker():
+            return False
+        try:
+            new = await self.hash_password(password)
+        except ExecutorFull:
+            return False
+        async with self.connect() as conn:
+            await repository.replace_password_hash(conn, user_id, password_hash, new)
+        return True
 
     async def startup(self) -> None:
         self.dummy_hash = await self.executor.run("hash", self.passwords.hash, "board-dummy-password")

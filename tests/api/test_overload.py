@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from board.security import password_context
 from loadlab.services import Api, Postgres
 
 from .conftest import HTTP_TIMEOUT
@@ -148,13 +149,20 @@ async def test_in_flight_limit_refuses_at_once_while_health_and_metrics_answer(
         assert metric(text, "board_http_requests_total", 'method="GET",route="/posts/",status="503"') == REFUSED
 
 
-async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api]) -> None:
+async def test_full_bcrypt_queue_gets_503_at_once(start_api: Callable[..., Api], postgres: Postgres) -> None:
+    # An account hashed at the API's cost 12: each verify takes a while, and no login rehashes (a cost-4 user1
+    # would be rehashed at 12 and slow every later test's logins).
     api = start_api(
         "executor-1-1", BOARD_EXECUTOR_WORKERS="1", BOARD_EXECUTOR_QUEUE_LIMIT="1", BOARD_BCRYPT_ROUNDS="12"
     )
+    hashed = password_context(12).hash("slow-pw")
+    postgres.psql(
+        f"INSERT INTO users (username, password_hash) VALUES ('cost12', '{hashed}') "
+        "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash"
+    )
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
         responses = await asyncio.gather(
-            *(client.post("/auth/login", data={"username": "user1", "password": "pass1"}) for _ in range(12))
+            *(client.post("/auth/login", data={"username": "cost12", "password": "slow-pw"}) for _ in range(12))
         )
         codes = sorted(r.status_code for r in responses)
         assert set(codes) == {200, 503} and codes.count(200) >= 2, codes

@@ -37,6 +37,8 @@ async def login(request: Request, board: BoardDep, username: FormUsername, passw
         await board.login_throttle.failed(username, address)
         raise InvalidCredentials()
     await board.login_throttle.succeeded(username, seen)
+    assert password_hash is not None  # verified
+    await board.rehash_if_stale(user_id, password, password_hash)
     token = create_access_token(user_id, board.settings.jwt_secret, board.settings.jwt_ttl_seconds)
     return json_response({"access_token": token, "token_type": "bearer"})
 
