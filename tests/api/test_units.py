@@ -222,11 +222,14 @@ async def test_pool_refuses_new_waiters_once_the_queue_stands_and_admits_them_ag
     (await second).close()
     assert pool.waiting == 0
     held = pool.connect()
-    third = asyncio.ensure_future(greenlet_spawn(pool.connect))  # drained: a new burst may wait again
-    while pool.waiting < 1:
+    third = asyncio.ensure_future(greenlet_spawn(pool.connect))
+    while pool.waiting < 1 and not third.done():
         await asyncio.sleep(0)
+    # Drained, so a new burst waits again (a refusal would have ended `third` with PoolQueueStanding).
+    assert pool.waiting == 1 and not third.done()
     held.close()
     (await third).close()
+    assert pool.waiting == 0
 
 
 async def test_pool_admits_waiters_to_a_queue_that_never_empties_but_keeps_moving() -> None:

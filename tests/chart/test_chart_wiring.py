@@ -540,7 +540,15 @@ def test_notes_name_real_services_and_the_fetch_command():
 def test_notes_warn_about_unsafe_values():
     notes = _notes("--set", "networkPolicy.enabled=false", "--set", "grafana.anonymousViewer=true",
                    "-f", str(CHART / "presets" / "seed-baseline.yaml"))  # fmt: skip
+    # Each unsafe value named by its own warning, and nothing else warned about.
+    warned = re.findall(r"^WARNING: ([^: ]+)", notes, re.MULTILINE)
+    assert sorted(warned) == [
+        "BOARD_HASH_IN_EXECUTOR=false",
+        "grafana.anonymousViewer=true",
+        "networkPolicy.enabled=false",
+    ]
     assert notes.count("WARNING") == 3
+    assert "WARNING" not in _notes(*SCENARIOS["run"])
 
 
 @pytest.mark.parametrize("name", ["ci-ci-values", "preset-seed-baseline"])

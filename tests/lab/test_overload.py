@@ -96,8 +96,17 @@ def test_the_overload_drill_runs_at_the_knee_and_is_in_all() -> None:
     assert "overload" in drills.DRILLS
     drill = drills.get("overload", knee=40)
     assert drill.users == 40 and "400 users" in drill.what
-    assert drill.fault_seconds > overload.SPIKE_SECONDS and drill.cleanup is not None
+    assert drill.cleanup is not None  # the spike's own Locust run is stopped however the drill ends
     assert drills.get("redis-down", knee=40) is drills.DRILLS["redis-down"]
+
+
+@pytest.mark.parametrize("name", [*drills.DRILLS])
+def test_every_drill_recovers_while_its_base_load_still_runs(name: str) -> None:
+    """Recovery is measured on the base run's failures: the fault must end with at least 10 s of base load left,
+    the longest `recovered_within` any drill checks."""
+    drill = drills.get(name, knee=40)
+    fault_ends = drill.inject_after + drill.fault_seconds
+    assert fault_ends + 10 <= drill.duration, f"{name}: fault ends at {fault_ends} s of a {drill.duration} s run"
 
 
 def test_drill_command_takes_the_knee(monkeypatch: pytest.MonkeyPatch) -> None:
