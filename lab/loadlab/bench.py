@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from loadlab import charts, consistency, fingerprint, presets
 from loadlab.formats import machine_line, markdown_table, text_table
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
+from loadlab.probe import TrafficProbe, p99
 from loadlab.result import Machine, RunResult
 from loadlab.stack import Stack
 
@@ -38,6 +38,8 @@ SLO_FILE = Path(__file__).parent / "bench_files" / "slo.yaml"
 #: The seed scenario waits uniform(1, 3) s between tasks: a user offers 0.5 requests/s to an instant server.
 SEED_MEAN_WAIT = 2.0
 PROBE_INTERVAL = 0.1
+#: What the login storm's probe times: requests that need no bcrypt.
+OTHERS = ("GET /posts/", "POST /comments/")
 #: The login-storm scenario waits uniform(0.5, 1.5) s; the storm offers this many times the bcrypt limit.
 STORM_MEAN_WAIT = 1.0
 STORM_OVERSUPPLY = 1.5
@@ -119,50 +121,39 @@ def knee_steps(plan: BenchPlan, preset: str) -> tuple[int, int]:
 
 
 # -- 4. the probe that measures other requests during a login storm --------------------------------------------
-class Probe:
-    """A steady trickle of list and comment requests from the lab itself, timing each one."""
+class OthersProbe(TrafficProbe):
+    """A steady trickle of list and comment requests from the lab itself, timing each one (one client)."""
 
     def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.latencies_ms: list[float] = []
-        self.errors = 0
-        #: Every response (endpoint, status, text of a 503): the server counts these requests too.
-        self.responses: list[tuple[str, int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(base_url, self._list_or_comment, interval=PROBE_INTERVAL)
+        self._headers: dict[str, str] = {}
+        self._post_id = 0
 
-    def start(self) -> None:
-        self._thread.start()
+    async def _list_or_comment(self, client: httpx.AsyncClient, turn: int) -> None:
+        if not self._post_id and not await self._log_in_and_post(client):
+            return
+        if turn % 2:
+            comment = {"post_id": self._post_id, "content": "probe"}
+            await self.send(client, "POST", "/comments/", json=comment, headers=self._headers)
+        else:
+            await self.send(client, "GET", "/posts/")
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
+    async def _log_in_and_post(self, client: httpx.AsyncClient) -> bool:
+        """Its own account's token and post, once (a refused login tries again at the next turn)."""
+        login = await self.send(client, "POST", "/auth/login", data={"username": "user1", "password": "pass1"})
+        if login is None or login.status_code != 200:
+            return False
+        self._headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        post = {"title": "probe", "content": "probe"}
+        created = await self.send(client, "POST", "/posts/", json=post, headers=self._headers)
+        if created is None or created.status_code != 201:
+            return False
+        self._post_id = created.json()["id"]
+        return True
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30, event_hooks={"response": [self._record]}) as client:
-            token = client.post("/auth/login", data={"username": "user1", "password": "pass1"}).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            post_id = client.post("/posts/", json={"title": "probe", "content": "probe"}, headers=headers).json()["id"]
-            i = 0
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                if i % 2:
-                    r = client.post("/comments/", json={"post_id": post_id, "content": "probe"}, headers=headers)
-                else:
-                    r = client.get("/posts/")
-                self.latencies_ms.append((time.perf_counter() - started) * 1000)
-                self.errors += r.status_code >= 400
-                i += 1
-                self._stop.wait(PROBE_INTERVAL)
-
-    def _record(self, response: httpx.Response) -> None:
-        text = response.read().decode(errors="replace") if response.status_code == 503 else ""
-        self.responses.append((f"{response.request.method} {response.request.url.path}", response.status_code, text))
-
-    def p99(self) -> float | None:
-        if len(self.latencies_ms) < 2:
-            return None
-        return statistics.quantiles(self.latencies_ms, n=100)[98]
+    def others_ms(self) -> list[float]:
+        """The list and comment requests' times (not the probe's own login and post)."""
+        return [s.ms for s in self.samples if s.name in OTHERS]
 
 
 # -- running it all ------------------------------------------------------------------------------------------------
@@ -230,12 +221,11 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
                               "max_users": max_users,
                               "stopped_because": capacity.get("stopped_because", "")}  # fmt: skip
 
-    probe_box: list[Probe] = []
+    probe_box: list[OthersProbe] = []
 
     def start_probe(stack: Stack, run: LocustRun, elapsed: float) -> None:
         if not probe_box and stack.api is not None:
-            probe_box.append(Probe(stack.api.url))
-            probe_box[0].start()
+            probe_box.append(OthersProbe(stack.api.url).start())
 
     def stop_probe(stack: Stack) -> None:
         if probe_box:
@@ -243,7 +233,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
 
     def count_probe(stack: Stack, result: RunResult) -> None:
         if probe_box:
-            consistency.recheck(result, consistency.response_counts(probe_box[0].responses))
+            consistency.recheck(result, consistency.response_counts(probe_box[0].responses()))
 
     limit = results.bcrypt[tuned.env.get("BOARD_BCRYPT_ROUNDS", "12")]
     # Offer half again the bcrypt limit: each storm user logs in about once a second (wait 0.5-1.5 s).
@@ -260,8 +250,8 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     results.storm = {
         "logins_per_s": login_rps,
         "bcrypt_limit": limit,
-        "others_p99_ms": probe_box[0].p99() if probe_box else None,
-        "others_requests": len(probe_box[0].latencies_ms) if probe_box else 0,
+        "others_p99_ms": p99(probe_box[0].others_ms()) if probe_box else None,
+        "others_requests": len(probe_box[0].others_ms()) if probe_box else 0,
         "login_failures": logins.failures if logins else 0,
         "users": storm_users,
     }

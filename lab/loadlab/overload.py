@@ -9,11 +9,8 @@ and records status and latency of each: the p99 of its 503s is the figure the is
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import os
-import statistics
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ from loadlab import charts, consistency
 from loadlab.drill import DrillOutcome
 from loadlab.loadtest import END_GRACE, LoadOptions, LocustRun
 from loadlab.locust_files import read_endpoints, read_failures, read_stats, read_verdict
+from loadlab.probe import Sample, TrafficProbe, p99
 from loadlab.process import free_port
 from loadlab.stack import Stack
 
@@ -50,7 +48,6 @@ SLOWEST_ALLOWED_S = 5.0
 SPIKE_NICE = 10
 #: After the spike ends, probe requests this much later must all be served (spike users finish their last call).
 DRAIN_SECONDS = 1.0
-PROBE_INTERVAL = 0.05
 #: Probe clients, each sending one request at a time: a few hundred 503s in a spike, a few percent of its load.
 PROBE_CLIENTS = 16
 #: One probe request in this many is a page, the others logins: the spike overloads the bcrypt queue first, so
@@ -58,74 +55,22 @@ PROBE_CLIENTS = 16
 PAGE_EVERY = 4
 #: The 503s the probe must time before their p99 means anything: with fewer, the "p99" is the largest one.
 MIN_SHED_SAMPLES = 100
-PROBE_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class Sample:
-    at: float  # wall clock when sent
-    name: str
-    status: int  # 0 = no response (connection error or timeout)
-    ms: float
-    text: str = ""  # a 503's body: its text names the overload reason
-
-
-class ShedProbe:
-    """A steady trickle of requests the API may shed: a login (bcrypt queue) and an uncached page (DB pool).
-
-    The clients are coroutines on one event loop in a thread of their own: threads, one per client, would
-    time each other's turns at the GIL along with the API's answers.
-    """
+class ShedProbe(TrafficProbe):
+    """A steady trickle of requests the API may shed: a login (bcrypt queue) and an uncached page (DB pool)."""
 
     def __init__(self, base_url: str, accounts: int, clients: int = PROBE_CLIENTS) -> None:
-        self.base_url = base_url
+        super().__init__(base_url, self._login_or_page, clients)
         self.accounts = max(1, accounts)
-        self.clients = clients
-        self.samples: list[Sample] = []  # appended on the probe's loop only
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="shed-probe", daemon=True)
 
-    def start(self) -> ShedProbe:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(PROBE_TIMEOUT + 5)
-
-    async def _main(self) -> None:
-        limits = httpx.Limits(max_connections=self.clients, max_keepalive_connections=self.clients)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=PROBE_TIMEOUT, limits=limits) as client:
-            await asyncio.gather(*(self._run(client, i) for i in range(self.clients)))
-
-    async def _send(self, client: httpx.AsyncClient, i: int) -> tuple[str, httpx.Response]:
+    async def _login_or_page(self, client: httpx.AsyncClient, i: int) -> None:
         if i % PAGE_EVERY == PAGE_EVERY - 1:
             # Not the cached first page: a limit other than the default goes to Postgres every time.
-            return "GET /posts/?limit=5", await client.get("/posts/", params={"limit": 5})
-        n = i % self.accounts + 1
-        form = {"username": f"user{n}", "password": f"pass{n}"}
-        return "POST /auth/login", await client.post("/auth/login", data=form)
-
-    async def _run(self, client: httpx.AsyncClient, offset: int) -> None:
-        i = offset
-        while not self._stop.is_set():
-            at, started = time.time(), time.perf_counter()
-            try:
-                name, response = await self._send(client, i)
-                status, text = response.status_code, response.text if response.status_code == 503 else ""
-            except httpx.HTTPError as exc:
-                name, status, text = type(exc).__name__, 0, ""
-            self.samples.append(Sample(at, name, status, (time.perf_counter() - started) * 1000, text))
-            i += 1
-            await asyncio.sleep(PROBE_INTERVAL)
-
-
-def p99(values: list[float]) -> float | None:
-    """The 99th percentile (inclusive method: never above the largest value); None under two values."""
-    if len(values) < 2:
-        return None
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
+            await self.send(client, "GET", "/posts/", name="GET /posts/?limit=5", params={"limit": 5})
+        else:
+            n = i % self.accounts + 1
+            await self.send(client, "POST", "/auth/login", data={"username": f"user{n}", "password": f"pass{n}"})
 
 
 def probe_figures(samples: list[Sample], spike_from: float, spike_to: float) -> dict[str, float]:
@@ -268,9 +213,7 @@ class Spike:
             return
         spike = consistency.client_counts(read_endpoints(self.run.files["csv_stats"], verdict),
                                           read_failures(self.run.files["csv_failures"]))  # fmt: skip
-        probe = consistency.response_counts(
-            (s.name, s.status, s.text) for s in (self.probe.samples if self.probe is not None else [])
-        )
+        probe = consistency.response_counts(self.probe.responses() if self.probe is not None else [])
         consistency.recheck(result, spike.plus(probe))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from loadlab import drills, overload
 from loadlab.locust_files import read_failures
-from loadlab.overload import Sample
+from loadlab.probe import PROBE_INTERVAL, PROBE_TIMEOUT, Sample, p99
 
 
 def samples(start: float, statuses: list[int], ms: float = 10.0, step: float = 0.1) -> list[Sample]:
@@ -41,9 +41,9 @@ def test_probe_figures_without_503s_have_no_p99() -> None:
 
 
 def test_p99_never_exceeds_the_largest_value() -> None:
-    assert overload.p99([1.0]) is None
-    assert overload.p99([1.0, 2.0]) <= 2.0
-    assert overload.p99([float(v) for v in range(1, 1001)]) == 990.01
+    assert p99([1.0]) is None
+    assert p99([1.0, 2.0]) <= 2.0
+    assert p99([float(v) for v in range(1, 1001)]) == 990.01
 
 
 def test_failure_kinds_separate_503s_from_everything_else(tmp_path: Path) -> None:
@@ -124,7 +124,22 @@ def test_the_probe_times_logins_and_uncached_pages_against_a_real_api(live_api: 
     probe.stop()
     names = {s.name for s in probe.samples}
     assert names == {"POST /auth/login", "GET /posts/?limit=5"}
-    assert all(s.status == 200 and 0 < s.ms < overload.PROBE_TIMEOUT * 1000 for s in probe.samples)
+    assert all(s.status == 200 and 0 < s.ms < PROBE_TIMEOUT * 1000 for s in probe.samples)
     count = len(probe.samples)
-    time.sleep(3 * overload.PROBE_INTERVAL)
+    time.sleep(3 * PROBE_INTERVAL)
     assert len(probe.samples) == count  # stopped means stopped
+
+
+@pytest.mark.integration
+def test_the_bench_probe_times_lists_and_comments_apart_from_its_own_login_and_post(live_api: Any) -> None:
+    from loadlab.bench import OthersProbe
+
+    probe = OthersProbe(live_api.url).start()
+    time.sleep(1.0)
+    probe.stop()
+    kinds = [(s.name, s.status) for s in probe.samples]
+    assert kinds[:2] == [("POST /auth/login", 200), ("POST /posts/", 201)]
+    assert set(kinds[2:]) == {("GET /posts/", 200), ("POST /comments/", 201)}
+    assert probe.others_ms() == [s.ms for s in probe.samples[2:]]
+    # Everything it sent is in the counts the consistency check adds to the clients' side.
+    assert [status for _, status, _ in probe.responses()] == [status for _, status in kinds]
