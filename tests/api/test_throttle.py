@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import httpx
@@ -12,6 +11,7 @@ import redis
 from board.errors import TooManyFailedLogins
 from board.metrics import Metrics
 from board.throttle import LoginThrottle
+from loadlab.process import free_port
 from loadlab.services import Api, Redis
 
 from .conftest import HTTP_TIMEOUT
@@ -60,16 +60,10 @@ async def test_failed_logins_are_throttled_per_account_and_per_address(
     assert metric(text, "board_http_requests_total", 'method="POST",route="/auth/login",status="429"') == 17
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_throttle_fails_open_without_redis() -> None:
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
     throttle = LoginThrottle(
-        f"redis://127.0.0.1:{_closed_port()}/0", per_account=1, per_address=1, window_seconds=60, metrics=metrics
+        f"redis://127.0.0.1:{free_port()}/0", per_account=1, per_address=1, window_seconds=60, metrics=metrics
     )
     try:
         for _ in range(3):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from loadlab.process import free_port
 from tests.stub_exporter import stub_exporter
 from tests.tools import missing_tool
 
@@ -26,12 +26,6 @@ RULES_FILE = REPO_ROOT / "grafana" / "rules" / "loadlab.rules.yaml"
 READY_TIMEOUT = 30.0  # seconds for Prometheus to start and report /-/ready
 DATA_TIMEOUT = 30.0  # seconds until rates over the fake exporter's counters exist
 SCRAPE_INTERVAL = "1s"  # short, so a rate has two samples within a few seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fake_exposition(n: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,6 @@ LOCUST_DIR = Path(__file__).resolve().parents[2] / "locust"
 LOCUSTFILE = LOCUST_DIR / "locustfile.py"
 #: How long a Locust process gets to exit after SIGINT before it is killed.
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocustProcesses:

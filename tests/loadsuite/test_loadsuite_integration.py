@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from locust_helpers import LocustProcesses, free_port, scrape, wait_for
+from locust_helpers import LocustProcesses, scrape, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadlab.process import free_port
 from loadlab.services import Api, PgBouncer
 from loadsuite.histogram import BUCKET_BOUNDS_MS, bucket_index, histogram_quantile
 from tests.conftest import api_env

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from locust_helpers import LOCUST_DIR, LocustProcesses, free_port, scrape, wait_for
+from locust_helpers import LOCUST_DIR, LocustProcesses, scrape, wait_for
 
+from loadlab.process import free_port
 from loadlab.services import Api
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from locust_helpers import LOCUST_DIR, free_port, wait_for
+from locust_helpers import LOCUST_DIR, wait_for
 
+from loadlab.process import free_port
 from loadsuite import webauth
 
 SEED_LOCUSTFILE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_locustfile.py"
