@@ -26,7 +26,7 @@ PROBE_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class Sample:
     at: float  # wall clock when sent
-    name: str  # "METHOD /path" (what consistency.CREATED_BY knows)
+    name: str  # "METHOD /path" (as loadlab.stack.CREATED_BY names them)
     status: int  # 0 = no response (connection error or timeout)
     ms: float
     text: str = ""  # a 503's body (its text names the overload reason), or the error of a status 0

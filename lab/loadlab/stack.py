@@ -180,7 +180,7 @@ class Stack:
     # -- the consistency check -------------------------------------------------------------------------------
     def row_counts(self) -> dict[str, int]:
         assert self.postgres is not None
-        return {table: int(self.postgres.psql(f"SELECT count(*) FROM {table}")) for table in set(CREATED_BY.values())}
+        return self.postgres.row_counts()
 
 
 def rule_files() -> list[Path]:

@@ -50,10 +50,6 @@ CREATE_COMMENT = text(
     " SELECT :post_id, :author_id, :content WHERE EXISTS (SELECT 1 FROM posts WHERE id = :post_id)"
     f" RETURNING {COMMENT_COLUMNS}"
 )
-COUNT_ROWS = text(
-    "SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM posts) AS posts,"
-    " (SELECT count(*) FROM comments) AS comments"
-)
 
 
 async def find_user_credentials(conn: AsyncConnection, username: str) -> tuple[int, str] | None:
@@ -127,8 +123,3 @@ async def create_comment(conn: AsyncConnection, author_id: int, post_id: int, co
     if row is None:
         raise PostNotFound()
     return dict(row)
-
-
-async def count_rows(conn: AsyncConnection) -> dict[str, int]:
-    """Row counts per table (readiness and tests)."""
-    return dict((await conn.execute(COUNT_ROWS)).mappings().one())

@@ -7,7 +7,7 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadlab.services import Api, Postgres
+from loadlab.services import Api
 
 
 async def login(client: httpx.AsyncClient, username: str = "user1", password: str = "pass1") -> dict[str, str]:
@@ -17,15 +17,6 @@ async def login(client: httpx.AsyncClient, username: str = "user1", password: st
     body = response.json()
     assert body["token_type"] == "bearer"
     return {"Authorization": f"Bearer {body['access_token']}"}
-
-
-def row_counts(postgres: Postgres) -> dict[str, int]:
-    out = postgres.psql(
-        "SELECT (SELECT count(*) FROM users) || ',' || (SELECT count(*) FROM posts) || ',' || "
-        "(SELECT count(*) FROM comments)"
-    )
-    users, posts, comments = (int(n) for n in out.split(","))
-    return {"users": users, "posts": posts, "comments": comments}
 
 
 def _series(text: str, name: str, labels: str) -> float | None:

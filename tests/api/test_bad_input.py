@@ -15,7 +15,7 @@ from jose import jwt
 from loadlab.services import Postgres
 from tests.conftest import TEST_JWT_SECRET
 
-from .helpers import login, row_counts
+from .helpers import login
 
 pytestmark = pytest.mark.integration
 
@@ -116,9 +116,9 @@ CASES |= {
 @pytest.fixture
 def counts_unchanged(postgres: Postgres) -> Iterator[None]:
     """Fails the test if any table gained or lost rows while it ran."""
-    before = row_counts(postgres)
+    before = postgres.row_counts()
     yield
-    assert row_counts(postgres) == before
+    assert postgres.row_counts() == before
 
 
 @pytest.mark.usefixtures("counts_unchanged")

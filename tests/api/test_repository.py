@@ -39,14 +39,14 @@ async def _user(conn: AsyncConnection) -> int:
     return user
 
 
-async def test_a_user_is_created_once_and_found_by_name(conn: AsyncConnection) -> None:
+async def test_a_user_is_created_once_and_found_by_name(conn: AsyncConnection, postgres: Postgres) -> None:
     name = _name()
     created = await repository.create_user(conn, name, "hash-1")
     assert created["username"] == name and created["created_at"] is not None
-    before = await repository.count_rows(conn)
+    before = postgres.row_counts()
     with pytest.raises(UsernameTaken):
         await repository.create_user(conn, name, "hash-2")
-    assert await repository.count_rows(conn) == before
+    assert postgres.row_counts() == before
     assert await repository.find_user_credentials(conn, name) == (created["id"], "hash-1")
     assert await repository.find_user_credentials(conn, _name()) is None
 
@@ -82,10 +82,10 @@ async def test_a_post_comes_with_its_newest_comments_and_their_total(conn: Async
     assert (await repository.get_post(conn, empty["id"], comment_limit=2))["comments"] == []
 
 
-async def test_missing_posts_and_unknown_authors_change_nothing(conn: AsyncConnection) -> None:
+async def test_missing_posts_and_unknown_authors_change_nothing(conn: AsyncConnection, postgres: Postgres) -> None:
     author = await _user(conn)
     post = await repository.create_post(conn, author, "t", "c")
-    before = await repository.count_rows(conn)
+    before = postgres.row_counts()
     with pytest.raises(PostNotFound):
         await repository.get_post(conn, post["id"] + 10_000_000, comment_limit=5)
     with pytest.raises(PostNotFound):
@@ -94,13 +94,13 @@ async def test_missing_posts_and_unknown_authors_change_nothing(conn: AsyncConne
         await repository.create_post(conn, author + 10_000_000, "t", "c")
     with pytest.raises(InvalidToken):
         await repository.create_comment(conn, author + 10_000_000, post["id"], "c")
-    assert await repository.count_rows(conn) == before
+    assert postgres.row_counts() == before
 
 
-async def test_row_counts_follow_the_writes(conn: AsyncConnection) -> None:
-    before = await repository.count_rows(conn)
+async def test_row_counts_follow_the_writes(conn: AsyncConnection, postgres: Postgres) -> None:
+    before = postgres.row_counts()
     author = await _user(conn)
     post = await repository.create_post(conn, author, "t", "c")
     await repository.create_comment(conn, author, post["id"], "c")
-    after = await repository.count_rows(conn)
+    after = postgres.row_counts()
     assert {table: after[table] - before[table] for table in after} == {"users": 1, "posts": 1, "comments": 1}
