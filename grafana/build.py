@@ -232,6 +232,38 @@ PGB_WAITING = Panel(
 )
 
 
+# The bottleneck diagnosis' signals, recorded by grafana/rules/saturation.rules.yaml (generated from
+# lab/loadlab/diagnosis.py): each is its figure divided by its threshold, so 1 = saturated on every one.
+SATURATION = 'max by (resource) ({__name__=~"loadlab:saturation:.+"})'
+SATURATION_THRESHOLDS = [(None, "green"), (0.8, "yellow"), (1.0, "red")]
+
+SATURATION_NOW = Panel(
+    "Saturation now",
+    "none",
+    "Which resource is at its limit right now? Each tile is a saturation signal of the bottleneck diagnosis "
+    "(API CPU, event loop, DB pool, PgBouncer, bcrypt executor, Redis, load generator) as a share of its "
+    "threshold: 1 (red) = saturated. Healthy: all green; the first to turn red is the bottleneck, and "
+    "the load generator in red means the run measures the generator, not the system.",
+    [t(SATURATION, "{{resource}}", instant=True)],
+    kind="stat",
+    width=10,
+    height=6,
+    thresholds=SATURATION_THRESHOLDS,
+    text_mode="value_and_name",
+)
+
+SATURATION_OVER_TIME = Panel(
+    "Saturation over time",
+    "none",
+    "When did each resource reach its limit (1 = its threshold)? The first line to cross 1 saturated first; "
+    "the lab's report names it with its figures (loadlab run, Diagnosis). Healthy: every line under 1.",
+    [t(SATURATION, "{{resource}}")],
+    width=14,
+    height=6,
+    thresholds=SATURATION_THRESHOLDS,
+)
+
+
 # --- dashboards -----------------------------------------------------------------------------
 OVERVIEW = Dashboard(
     uid="loadlab-overview",
@@ -247,6 +279,7 @@ OVERVIEW = Dashboard(
             + [replace(LOCUST_USERS, width=6)],
         ),
         Row("Server (causes)", [API_P95, POOL_WAIT_P95, EXECUTOR_QUEUE, CACHE_HIT_RATIO, PGB_WAITING]),
+        Row("Saturation (which resource is the bottleneck?)", [SATURATION_NOW, SATURATION_OVER_TIME]),
     ],
 )
 

@@ -26,11 +26,12 @@ from typing import Any
 import bcrypt
 import httpx
 
-from loadlab import charts, consistency, fingerprint, presets
-from loadlab.formats import machine_line, markdown_table, text_table
+from loadlab import charts, consistency, diagnosis, fingerprint, presets
+from loadlab.formats import finding_text, machine_line, markdown_table, text_table
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
 from loadlab.probe import TrafficProbe, p99
+from loadlab.report import write as write_report
 from loadlab.result import Machine, RunResult
 from loadlab.stack import Stack
 
@@ -208,6 +209,7 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
             "cpu_ms_per_request": report.cpu_ms_per_request(),
         }
 
+    knee_reports: dict[str, RunResult] = {}
     for name, preset in chosen.items():
         step_users, max_users = knee_steps(plan, name)
         steps = max(1, max_users // step_users)
@@ -220,6 +222,8 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
         results.knee[name] = {"users": knee.get("users", 0), "rps": knee.get("rps", 0.0), "step_users": step_users,
                               "max_users": max_users,
                               "stopped_because": capacity.get("stopped_because", "")}  # fmt: skip
+        knee_reports[name] = report
+    knee_diagnoses(results, knee_reports)
 
     probe_box: list[OthersProbe] = []
 
@@ -257,6 +261,23 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     }
     write(out, results)
     return results
+
+
+def knee_diagnoses(results: Results, reports: dict[str, RunResult]) -> None:
+    """What saturated first on the way to each preset's knee, each finding with how its signal looked in the other
+    presets (their reports rewritten with it)."""
+    diagnosis.compare({name: r.diagnosis for name, r in reports.items()})
+    for name, result in reports.items():
+        write_report(result)
+        d = result.diagnosis
+        results.knee[name]["diagnosis"] = d.headline if d else "no diagnosis (no Prometheus data)"
+        results.knee[name]["bottleneck"] = diagnosis.first_resource(d)
+        results.knee[name]["findings"] = [finding_text(f) for f in (d.findings if d else [])]
+
+
+def diagnosis_text(results: Results) -> list[str]:
+    """The bench's first lines: which resource saturated first at each preset's knee."""
+    return [f"diagnosis at the knee, {name}: {k.get('diagnosis', 'not made')}" for name, k in results.knee.items()]
 
 
 # -- the table ---------------------------------------------------------------------------------------------------
@@ -328,7 +349,8 @@ def endpoint_rows(r: Results) -> list[list[str]]:
 
 def write(out: Path, results: Results) -> None:
     (out / "bench.json").write_text(json.dumps(asdict(results), indent=2, default=str))
-    md = ["# loadlab bench", "", machine_text(results).replace("machine:", "**Machine**:", 1), "",
+    md = ["# loadlab bench", "", *[f"- {line}" for line in diagnosis_text(results)], "",
+          machine_text(results).replace("machine:", "**Machine**:", 1), "",
           markdown_table(figure_rows(results)), "",
           "## The seed's test per endpoint", "", markdown_table(endpoint_rows(results)), ""]  # fmt: skip
     md += [f"- {tag}: `{path}`" for tag, path in results.runs.items()]
@@ -341,6 +363,8 @@ def machine_text(results: Results) -> str:
 
 
 def print_results(results: Results) -> None:
+    for line in diagnosis_text(results):
+        print(line)
     print(machine_text(results))
     print()
     print(text_table(figure_rows(results)))

@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
     )
+    matrix = sub.add_parser("diagnose-matrix", help="run the planted bottlenecks (lab/planted/): planted vs named")
+    matrix.add_argument("cases", nargs="*", metavar="CASE", help="some cases only (default: all)")
+    add_root_option(matrix)
+    matrix.add_argument("-t", "--duration", type=int, default=None, metavar="SECONDS",
+                        help="seconds of load per case (default: loadlab.planted.DURATION)")  # fmt: skip
     return parser
 
 
@@ -185,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_drill(args)
         if args.command == "soak":
             return cmd_soak(args)
+        if args.command == "diagnose-matrix":
+            return cmd_diagnose_matrix(args)
     except (presets.PresetError, ValueError, FileNotFoundError, CpuLimitError) as exc:
         print(f"loadlab: {exc}", file=sys.stderr)
         return 2
@@ -267,3 +274,14 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cmd_diagnose_matrix(args: argparse.Namespace) -> int:
+    from loadlab import planted
+
+    unknown = [c for c in args.cases if c not in planted.BY_NAME]
+    if unknown:
+        raise ValueError(f"no planted case {', '.join(unknown)}: choose from {', '.join(planted.BY_NAME)}")
+    duration = args.duration or planted.DURATION
+    outcomes = planted.run_matrix(args.root, args.cases, duration=duration)
+    return planted.print_matrix(outcomes)

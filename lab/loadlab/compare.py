@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from loadlab import presets  # noqa: E402
-from loadlab.formats import INDEX_HTML, markdown_table, text_table  # noqa: E402
+from loadlab import diagnosis, presets, report  # noqa: E402
+from loadlab.formats import INDEX_HTML, finding_text, markdown_table, text_table  # noqa: E402
 from loadlab.lab import run_lab  # noqa: E402
 from loadlab.loadtest import LoadOptions  # noqa: E402
 from loadlab.report import report_line, summary_text  # noqa: E402
@@ -70,6 +70,16 @@ def failure_rows(results: dict[str, RunResult]) -> list[list[str]]:
     return rows
 
 
+def diagnosis_lines(results: dict[str, RunResult]) -> list[str]:
+    """What saturated first in each preset, each finding with how its signal looked in the others."""
+    lines = []
+    for name, result in results.items():
+        d = result.diagnosis
+        lines.append(f"- **{name}**: {d.headline if d else 'no diagnosis (no Prometheus data)'}")
+        lines += [f"  {i}. {finding_text(f)}" for i, f in enumerate(d.findings if d else [], 1)]
+    return lines
+
+
 def fmt_figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
@@ -111,6 +121,11 @@ def run_compare(root: Path, preset_names: list[str], options: LoadOptions) -> in
         print(report_line(result))
         if result.interrupted:
             break
+    # Each finding says how its signal looked in the other presets; the runs' reports get that too.
+    diagnosis.compare({name: r.diagnosis for name, r in results.items()})
+    for result in results.values():
+        report.write(result)
+    diagnosed = diagnosis_lines(results)
     cells = compare_rows(results)
     draw_side_by_side(results, out / "compare.png")
     server = server_rows(results)
@@ -119,6 +134,12 @@ def run_compare(root: Path, preset_names: list[str], options: LoadOptions) -> in
         "# Preset comparison",
         "",
         f"Load: {json.dumps(options.__dict__, default=str)}",
+        "",
+        "## Diagnosis",
+        "",
+        *diagnosed,
+        "",
+        "## Requests",
         "",
         markdown_table(cells),
         "",
@@ -131,6 +152,8 @@ def run_compare(root: Path, preset_names: list[str], options: LoadOptions) -> in
     ]
     md += [f"- {n}: `{r.outdir / INDEX_HTML}`" for n, r in results.items()]
     (out / "compare.md").write_text("\n".join(md) + "\n")
+    print()
+    print("\n".join(diagnosed))
     print()
     print(text_table(cells))
     print()

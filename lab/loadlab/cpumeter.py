@@ -8,6 +8,7 @@ a process that ends mid-run keeps what it used up to its last reading.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,11 +39,13 @@ def _tree_times(pid: int) -> dict[int, float]:
 @dataclass
 class CpuMeter:
     """Call `read()` with the parts' root pids as often as you like (once a second); `used()` is the total since
-    the first reading, per part."""
+    the first reading, per part; `timeline` holds `used()` at each reading (wall-clock time, totals), from which
+    the diagnosis reads each part's CPU per second over the run."""
 
     _first: dict[tuple[str, int], float] = field(default_factory=dict)
     _last: dict[tuple[str, int], float] = field(default_factory=dict)
     started: bool = False
+    timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
     def read(self, roots: Mapping[str, Iterable[int]]) -> None:
         """`roots`: part -> pids whose process trees belong to it."""
@@ -54,6 +57,7 @@ class CpuMeter:
                     self._first.setdefault(key, seconds if not self.started else 0.0)
                     self._last[key] = seconds
         self.started = True
+        self.timeline.append((time.time(), self.used()))
 
     def used(self) -> dict[str, float]:
         totals: dict[str, float] = {}

@@ -63,6 +63,7 @@ class DrillOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "diagnosis": self.result.diagnosis.headline if self.result.diagnosis else None,
             "drill": self.drill.name, "passed": self.passed, "failed": self.failed,
             "errors_by_status": self.errors_by_status, "client_errors": self.client_errors,
             "recovery_seconds": self.recovery_seconds, "slowest_ms": self.slowest_ms, "extra": self.extra,

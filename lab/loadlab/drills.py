@@ -271,7 +271,9 @@ def summary_table(outcomes: list[DrillOutcome]) -> str:
         unacked = str(c.unacknowledged) if c else "?"
         rows.append([o.drill.name, "PASS" if o.passed else "FAIL", str(failures), statuses, rec,
                      f"{o.slowest_ms:.0f}", lost, unacked])  # fmt: skip
-    lines = [text_table(rows)]
+    lines = [f"diagnosis, {o.drill.name}: {o.result.diagnosis.headline if o.result.diagnosis else 'not made'}"
+             for o in outcomes]  # fmt: skip
+    lines += [text_table(rows)]
     lines += [f"  {o.drill.name}: {p}" for o in outcomes for p in o.failed]
     lines += [f"  {o.drill.name}: " + ", ".join(f"{k} {v:g}" for k, v in o.extra.items()) for o in outcomes if o.extra]
     return "\n".join(lines)

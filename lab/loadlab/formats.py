@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadlab.result import REASON_503, ROWS, STATUS, Consistency, CountCheck, Endpoint, Finding, Machine, RunResult
+from loadlab.result import (
+    REASON_503,
+    ROWS,
+    STATUS,
+    Consistency,
+    CountCheck,
+    Diagnosis,
+    Endpoint,
+    Finding,
+    Machine,
+    RunResult,
+)
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -43,6 +54,13 @@ def statuses_text(statuses: dict[str, int]) -> str:
 
 def server_table(result: RunResult) -> list[list[str]]:
     return [["Figure", "Value"]] + [[k, "n/a" if v is None else f"{v:.4g}"] for k, v in result.server.items()]
+
+
+def signal_table(diagnosis: Diagnosis) -> list[list[str]]:
+    """Every saturation signal of a run: its peak against its threshold, and when it crossed (if it did)."""
+    from loadlab.diagnosis import as_rows  # the signals' table lives with the signals
+
+    return as_rows(diagnosis)
 
 
 def consistency_table(consistency: Consistency) -> list[list[str]]:
@@ -136,7 +154,21 @@ def machine_line(machine: Machine) -> str:
 
 
 def finding_text(finding: Finding) -> str:
-    """What saturated, the figures that show it, the rule that decided it, what to change."""
+    """What saturated (and when), the figures that show it, the rule that decided it, what to change, and in a
+    compare how the same signal looked in the other presets."""
     figures = ", ".join(f"{k} {v:g}" for k, v in finding.evidence.items())
-    return f"{finding.resource}: {figures} ({finding.rule})" + (f"; next: {finding.next_step}" if finding.next_step
-                                                                 else "")  # fmt: skip
+    when = f" at {finding.crossed_at:.0f} s" if finding.crossed_at is not None else ""
+    text = f"{finding.resource}{when}: {figures} (rule: {finding.rule})"
+    if finding.next_step:
+        text += f"; next: {finding.next_step}"
+    if finding.elsewhere:
+        text += "; elsewhere: " + "; ".join(f"{name}: {how}" for name, how in finding.elsewhere.items())
+    return text
+
+
+def diagnosis_lines(diagnosis: Diagnosis | None) -> list[str]:
+    """The diagnosis as lines: the headline, then each saturated resource, the first one first."""
+    if diagnosis is None:
+        return ["diagnosis: not made (no Prometheus data for the run)"]
+    return [f"diagnosis: {diagnosis.headline}"] + [f"  {i}. {finding_text(f)}"
+                                                    for i, f in enumerate(diagnosis.findings, 1)]  # fmt: skip

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadlab import api_counts, collect, cpulimit, fingerprint, presets, report
+from loadlab import api_counts, collect, cpulimit, demand, diagnosis, fingerprint, presets, report
 from loadlab.cpumeter import LOAD_GENERATOR, CpuMeter, part_of
 from loadlab.loadtest import LoadOptions, LocustRun, announcer, describe, progress_printer, raise_interrupt
 from loadlab.presets import Preset
@@ -81,10 +81,10 @@ def run_lab(
                 say(
                     f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}"
                 )
-                meter = CpuMeter()
+                meter, demands = CpuMeter(), demand.DemandMeter()
                 meter.read(_cpu_roots(stack))
                 run.start()
-                locust = run.wait(progress_printer(options, quiet), _ticker(during, stack, run, meter))
+                locust = run.wait(progress_printer(options, quiet), _ticker(during, stack, run, meter, demands))
                 meter.read(_cpu_roots(stack))
                 result.cpu_seconds = meter.used()
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
@@ -96,6 +96,8 @@ def run_lab(
                     ended(stack)
                 api_delta, why_unknown = _api_delta(stack, api_before, api_pid)
                 _collect(result, run, stack)
+                if stack.prometheus is not None:
+                    diagnosis.diagnose_run(result, stack.prometheus.url, meter.timeline, demands.timeline)
                 collect.counts(result, api_delta, before, stack.row_counts(), why_unknown)
                 if after is not None:
                     after(stack, result)
@@ -137,13 +139,22 @@ def _collect(result: RunResult, run: LocustRun, stack: Stack) -> None:
         collect.chart_data(result, stack.prometheus.url)
 
 
-def _ticker(during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter) -> Callable[[float], None]:
+def _ticker(during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter,
+            demands: demand.DemandMeter) -> Callable[[float], None]:  # fmt: skip
     def tick(elapsed: float) -> None:
         meter.read(_cpu_roots(stack, run))
+        demands.read(_loops(stack, run))
         if during is not None:
             during(stack, run, elapsed)
 
     return tick
+
+
+def _loops(stack: Stack, run: LocustRun) -> dict[str, list[int]]:
+    """The processes whose main thread is an event loop, for `DemandMeter`: the API's, the load generator's."""
+    api = stack.api.process.pid if stack.api is not None and stack.api.process is not None else None
+    locust = [p.pid for p in (run.master, *run.workers) if p is not None and p.pid is not None]
+    return {"api": demand.family(api) if api is not None else [], LOAD_GENERATOR: locust}
 
 
 def _cpu_roots(stack: Stack, run: LocustRun | None = None) -> dict[str, list[int]]:

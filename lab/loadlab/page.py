@@ -21,6 +21,7 @@ from loadlab.formats import (
     finding_text,
     machine_line,
     server_table,
+    signal_table,
     table,
     verdict_line,
 )
@@ -50,7 +51,9 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     if result.diagnosis:
         findings = "".join(f"<li>{escape(finding_text(f))}</li>" for f in result.diagnosis.findings)
         parts.append(f'<section class="diagnosis" id="diagnosis"><h2>Diagnosis</h2>'
-                     f"<p><b>{escape(result.diagnosis.headline)}</b></p><ul>{findings}</ul></section>")  # fmt: skip
+                     f"<p><b>{escape(result.diagnosis.headline)}</b></p><ol>{findings}</ol>"
+                     f"<details><summary>every saturation signal</summary>{_table(signal_table(result.diagnosis))}"
+                     "</details></section>")  # fmt: skip
     if result.machine:
         parts.append(f'<p class="machine" id="machine">{escape(machine_line(result.machine))}</p>')
     if result.cpu_limit:

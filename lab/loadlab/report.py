@@ -20,10 +20,12 @@ from loadlab.formats import (
     consistency_table,
     cpu_limit_line,
     cpu_line,
+    diagnosis_lines,
     finding_text,
     machine_line,
     markdown_table,
     server_table,
+    signal_table,
     table,
     text_table,
     verdict_line,
@@ -36,8 +38,7 @@ def summary_text(result: RunResult) -> str:
     """What the terminal shows; the page's path is the caller's last line (`report_line`)."""
     lines = []
     if result.diagnosis:
-        lines.append(f"diagnosis: {result.diagnosis.headline}")
-        lines += [f"  {finding_text(f)}" for f in result.diagnosis.findings]
+        lines += diagnosis_lines(result.diagnosis)
     if result.machine:
         lines.append(machine_line(result.machine))
     if result.cpu_limit:
@@ -64,7 +65,8 @@ def markdown(result: RunResult) -> str:
     md = [f"# Load test {result.run_id}", ""]
     if result.diagnosis:
         md += ["## Diagnosis", "", f"**{result.diagnosis.headline}**", ""]
-        md += [f"- {finding_text(f)}" for f in result.diagnosis.findings] + [""]
+        md += [f"{i}. {finding_text(f)}" for i, f in enumerate(result.diagnosis.findings, 1)] + [""]
+        md += ["Every saturation signal of the run:", "", markdown_table(signal_table(result.diagnosis)), ""]
     if result.machine:
         md += [machine_line(result.machine).replace("machine:", "**Machine**:", 1), ""]
     if result.cpu_limit:

@@ -155,20 +155,44 @@ class Machine:
 
 @dataclass
 class Finding:
-    """One saturated resource: the figures that show it, the rule that decided it, what to change."""
+    """One saturated resource: the figures that show it, the rule that decided it, what to change.
+
+    `signal` names the saturation signal (`loadlab.diagnosis.SIGNALS`) that decided it; `crossed_at` is when it
+    first held at or above `threshold` (seconds since the run started), `peak` its highest value. `elsewhere`:
+    in a compare, how the same signal looked in each other preset.
+    """
 
     resource: str
     rule: str
     evidence: dict[str, float] = field(default_factory=dict)
     next_step: str = ""
+    signal: str = ""
+    crossed_at: float | None = None
+    peak: float | None = None
+    threshold: float | None = None
+    elsewhere: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Diagnosis:
-    """Which resource saturated first (issue 19); every rendering shows it first."""
+    """Which resource saturated first (issue 19); every rendering shows it first.
+
+    `findings`: the resources whose signal crossed its threshold, the first one first. `quiet`: the signals that
+    were measured and stayed under (their peak and threshold). `unmeasured`: signals with no data in this run
+    (no PgBouncer, the cache off, ...). `traces`: every signal over the run (`[seconds since start, value]`), so a
+    stored result can be diagnosed again and compared.
+    """
 
     headline: str
     findings: list[Finding] = field(default_factory=list)
+    quiet: list[Finding] = field(default_factory=list)
+    unmeasured: list[str] = field(default_factory=list)
+    traces: dict[str, list[list[float]]] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def first(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
 
 
 @dataclass
@@ -234,7 +258,9 @@ class RunResult:
         return self.verdict_passed and consistent and not self.interrupted
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "passed": self.passed}
+        """The result as JSON values; the diagnosis first (every rendering shows it first), then the outcome."""
+        data = dataclasses.asdict(self)
+        return {"diagnosis": data.pop("diagnosis"), "passed": self.passed, **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:

@@ -338,12 +338,14 @@ def test_service_monitors_have_the_required_fields_and_match_services():
 
 def test_prometheus_rule_groups_pass_promtool(tmp_path):
     promtool = require_tool("promtool", "apt-get install prometheus (scripts/bootstrap.sh does)")
-    (rule,) = by_kind(scenario("kps"), "PrometheusRule")
-    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    groups = rule["spec"]["groups"]
+    rules = by_kind(scenario("kps"), "PrometheusRule")
+    sources = sorted((ROOT / "grafana" / "rules").glob("*.rules.yaml"))
+    assert len(rules) == len(sources) >= 2  # loadlab.rules.yaml, saturation.rules.yaml: one PrometheusRule each
+    assert all(rule["metadata"]["labels"]["release"] == "kube-prometheus-stack" for rule in rules)
+    groups = [g for rule in rules for g in rule["spec"]["groups"]]
     assert groups and all(g["name"] and g["rules"] for g in groups)
-    source = yaml.safe_load((ROOT / "grafana" / "rules" / "loadlab.rules.yaml").read_text())
-    assert groups == source["groups"]
+    source_groups = [g for path in sources for g in yaml.safe_load(path.read_text())["groups"]]
+    assert sorted(groups, key=lambda g: g["name"]) == sorted(source_groups, key=lambda g: g["name"])
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     result = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yaml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -12,7 +12,7 @@ from loadlab import dashboards as d
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO_ROOT / "docs" / "contracts.md"
-RULES = REPO_ROOT / "grafana" / "rules" / "loadlab.rules.yaml"
+RULES = sorted((REPO_ROOT / "grafana" / "rules").glob("*.rules.yaml"))
 PREFIXES = ("board_", "locust_", "pg_", "pgbouncer_", "redis_")
 BUILTIN = {"up"}  # set by Prometheus for every target
 
@@ -37,7 +37,7 @@ def contract_jobs(text: str) -> set[str]:
 
 def rule_exprs() -> list[tuple[str, str]]:
     yaml = pytest.importorskip("yaml", reason="needs pyyaml (the test extra)")
-    groups = yaml.safe_load(RULES.read_text())["groups"]
+    groups = [g for path in RULES for g in yaml.safe_load(path.read_text())["groups"]]
     return [(r.get("record") or r["alert"], r["expr"]) for g in groups for r in g["rules"]]
 
 

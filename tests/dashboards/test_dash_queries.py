@@ -50,9 +50,10 @@ def test_recording_rules_load_and_evaluate(prometheus) -> None:
     body = prometheus.get("/api/v1/rules")
     assert body["status"] == "success"
     groups = {g["name"]: g for g in body["data"]["groups"]}
-    assert set(groups) == {"loadlab.recording", "loadlab.alerts"}
-    for rule in groups["loadlab.recording"]["rules"] + groups["loadlab.alerts"]["rules"]:
-        assert rule["health"] in ("ok", "unknown"), (rule["name"], rule.get("lastError"))
+    assert set(groups) == {"loadlab.recording", "loadlab.alerts", "loadlab.saturation"}
+    for group in groups.values():
+        for rule in group["rules"]:
+            assert rule["health"] in ("ok", "unknown"), (rule["name"], rule.get("lastError"))
 
 
 def test_live_problems_is_empty_when_every_metric_exists(prometheus) -> None:

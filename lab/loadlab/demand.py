@@ -1,0 +1,72 @@
+"""CPU demand of single-threaded loops: the share of the time a process's main thread ran OR waited to run.
+
+An event loop (the API's, a Locust worker's gevent hub) that always has work is CPU-bound whether it got a whole
+core or, on a busy machine or under a CPU quota, only part of one: what it used then says little, what it
+*wanted* says it all. Linux keeps both per thread in /proc/PID/schedstat (nanoseconds on a CPU, nanoseconds
+runnable but waiting for one, throttled time included); their sum over the wall-clock time is the demand: 1 = the
+thread never waited for work. The diagnosis reads it for the API's and the load generator's processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+PROC = Path("/proc")
+
+
+def schedstat(pid: int, proc: Path = PROC) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable and waiting) of `pid`'s main thread, None when unreadable."""
+    try:
+        run_ns, wait_ns, _ = (proc / str(pid) / "schedstat").read_text().split()
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and its descendants (the API's supervisor and its worker processes)."""
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+@dataclass
+class DemandMeter:
+    """`read()` once a second with the processes of each part; `timeline` keeps every reading: (wall-clock time,
+    part -> pid -> (run s, wait s))."""
+
+    timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]] = field(default_factory=list)
+
+    def read(self, parts: Mapping[str, Iterable[int]]) -> None:
+        reading: dict[str, dict[int, tuple[float, float]]] = {}
+        for part, pids in parts.items():
+            stats = {pid: found for pid in pids if (found := schedstat(pid)) is not None}
+            if stats:
+                reading[part] = stats
+        self.timeline.append((time.time(), reading))
+
+
+def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,
+            window: float) -> list[list[float]]:  # fmt: skip
+    """The highest demand of any of the part's processes over the last `window` seconds, at each reading:
+    `[seconds since started_at, demand]`."""
+    points: list[list[float]] = []
+    j = 0
+    for i, (t, reading) in enumerate(timeline):
+        while j + 1 < i and t - timeline[j + 1][0] >= window:
+            j += 1
+        t0, earlier = timeline[j]
+        if i == j or t - t0 < window / 2 or t < started_at:
+            continue
+        now, before = reading.get(part, {}), earlier.get(part, {})
+        demands = [((run + wait) - sum(before[pid])) / (t - t0) for pid, (run, wait) in now.items() if pid in before]
+        if demands:
+            points.append([round(t - started_at, 3), min(1.0, max(demands))])
+    return points

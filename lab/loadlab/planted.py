@@ -1,0 +1,106 @@
+"""Planted bottlenecks: runs that each saturate ONE known resource, to check the diagnosis against the answer.
+
+Each case is a values file of `lab/planted/` (the system) plus the load it runs with here (users, scenario,
+Locust workers, a CPU quota, a delay in front of Postgres or Redis). `loadlab diagnose-matrix` runs them and
+prints what was planted against what the diagnosis named first; tests/lab/test_planted.py asserts they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadlab import diagnosis, fingerprint, presets
+from loadlab.commands import REPO_ROOT
+from loadlab.formats import text_table
+from loadlab.lab import run_lab
+from loadlab.loadtest import LoadOptions, LocustRun
+from loadlab.result import Machine, RunResult
+from loadlab.stack import Stack
+
+PLANTED_DIR = REPO_ROOT / "lab" / "planted"
+#: Seconds of load per case: the workers connect and the users spawn in the first few, then a signal must hold
+#: `diagnosis.SUSTAIN` samples in a row.
+DURATION = 20
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expected: str  # the resource the diagnosis must name first
+    scenario: str
+    users: int
+    workers: int = 1
+    cpus: str | None = None
+    #: Delay proxies in the data path: what they slow -> seconds added to each answer, from the load's start.
+    delays: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def values(self) -> Path:
+        return PLANTED_DIR / f"{self.name}.yaml"
+
+    def options(self, duration: int = DURATION) -> LoadOptions:
+        return LoadOptions(users=self.users, spawn_rate=self.users, duration=duration, workers=self.workers,
+                           scenario=self.scenario, accounts=min(self.users, 20), cpus=self.cpus)  # fmt: skip
+
+
+CASES: tuple[Case, ...] = (
+    Case("db-pool", diagnosis.DB_POOL, "read-heavy", users=40, delays={"postgres": 0.05}),
+    Case("pgbouncer-pool", diagnosis.PGBOUNCER, "read-heavy", users=40, delays={"postgres": 0.05}),
+    Case("executor", diagnosis.EXECUTOR, "login-storm", users=10),
+    Case("api-cpu", diagnosis.API_CPU, "bare", users=10, workers=2, cpus="chart"),
+    Case("generator", diagnosis.GENERATOR, "bare", users=40, workers=1),
+    Case("redis-slow", diagnosis.REDIS, "cached-list", users=10, delays={"redis": 0.05}),
+)
+BY_NAME = {c.name: c for c in CASES}
+
+
+def run_case(root: Path, case: Case, *, machine: Machine | None = None, duration: int = DURATION,
+             quiet: bool = True) -> RunResult:  # fmt: skip
+    """One planted case, start to finish (its report written like any run's)."""
+
+    def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
+        for part, seconds in case.delays.items():
+            stack.proxies[part].delay = seconds
+
+    return run_lab(root, presets.load(str(case.values)), case.options(duration), machine=machine, quiet=quiet,
+                   during=during if case.delays else None,
+                   stack_options={"delayed": tuple(case.delays)} if case.delays else None)  # fmt: skip
+
+
+def matrix_rows(outcomes: Sequence[tuple[Case, RunResult]]) -> list[list[str]]:
+    rows = [["Case", "Planted", "Named first", "Agree", "Also saturated", "Headline"]]
+    for case, result in outcomes:
+        named = diagnosis.first_resource(result.diagnosis)
+        others = [f.resource for f in (result.diagnosis.findings[1:] if result.diagnosis else [])]
+        rows.append([case.name, case.expected, named or "(nothing)", "yes" if named == case.expected else "NO",
+                     ", ".join(others) or "-", result.diagnosis.headline if result.diagnosis else "-"])  # fmt: skip
+    return rows
+
+
+def run_matrix(root: Path, names: Sequence[str] = (), *, duration: int = DURATION,
+               say: Callable[[str], None] = print) -> list[tuple[Case, RunResult]]:  # fmt: skip
+    """Every case (or those named), one after the other, with one machine fingerprint for all."""
+    cases = [BY_NAME[n] for n in names] if names else list(CASES)
+    machine = fingerprint.measure()
+    outcomes = []
+    for case in cases:
+        say(f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.scenario}, "
+            f"{case.workers} worker(s){', --cpus ' + case.cpus if case.cpus else ''})")  # fmt: skip
+        result = run_case(root, case, machine=machine if case.cpus is None else None, duration=duration)
+        outcomes.append((case, result))
+        say(f"planted: {case.name}: named {diagnosis.first_resource(result.diagnosis) or '(nothing)'}; "
+            f"report {result.outdir}")  # fmt: skip
+        if result.interrupted:
+            break
+    return outcomes
+
+
+def print_matrix(outcomes: Sequence[tuple[Case, RunResult]]) -> int:
+    """The planted-vs-named table; 0 when every case named its planted resource first."""
+    rows = matrix_rows(outcomes)
+    print(text_table([row[:5] for row in rows]))
+    for case, result in outcomes:
+        print(f"{case.name}: {result.diagnosis.headline if result.diagnosis else 'no diagnosis'}")
+    return 0 if all(row[3] == "yes" for row in rows[1:]) else 1
