@@ -5,6 +5,10 @@ core or, on a busy machine or under a CPU quota, only part of one: what it used 
 *wanted* says it all. Linux keeps both per thread in /proc/PID/schedstat (nanoseconds on a CPU, nanoseconds
 runnable but waiting for one, throttled time included); their sum over the wall-clock time is the demand: 1 = the
 thread never waited for work. The diagnosis reads it for the API's and the load generator's processes.
+
+Waiting counts at most as long as the thread ran: on a crowded machine (a load average of 15 on 2 cores) even a
+light loop waits for a CPU at every wake-up and would look busy; a CPU-bound one runs at least as long as it waits
+on any machine where it gets half a CPU. Under a CPU quota far below that, the quota-aware CPU rule decides.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ class DemandMeter:
         self.timeline.append((time.time(), reading))
 
 
+def demand_of(ran: float, waited: float, seconds: float) -> float:
+    """Share of `seconds` a thread ran or waited to run, the wait counted at most as long as it ran."""
+    return min(1.0, (ran + min(waited, ran)) / seconds) if seconds > 0 else 0.0
+
+
 def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,
             window: float) -> list[list[float]]:  # fmt: skip
     """The highest demand of any of the part's processes over the last `window` seconds, at each reading:
@@ -66,7 +75,8 @@ def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]
         if i == j or t - t0 < window / 2 or t < started_at:
             continue
         now, before = reading.get(part, {}), earlier.get(part, {})
-        demands = [((run + wait) - sum(before[pid])) / (t - t0) for pid, (run, wait) in now.items() if pid in before]
+        demands = [demand_of(run - before[pid][0], wait - before[pid][1], t - t0)
+                   for pid, (run, wait) in now.items() if pid in before]  # fmt: skip
         if demands:
             points.append([round(t - started_at, 3), min(1.0, max(demands))])
     return points

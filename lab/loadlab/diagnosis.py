@@ -283,6 +283,8 @@ def diagnose(traces: dict[str, Trace], thresholds: dict[str, float], setup: Setu
         finding.next_step = next_step(signal, finding, setup, traces)
         crossed.append(finding)
     findings = order(crossed)
+    # A resource's later signals are no finding of their own, but the table of every signal shows when they crossed.
+    quiet = [f for f in crossed if f not in findings] + quiet
     return Diagnosis(headline(findings, quiet), findings, quiet, unmeasured, traces, thresholds)
 
 
