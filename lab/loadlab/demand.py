@@ -6,9 +6,10 @@ core or, on a busy machine or under a CPU quota, only part of one: what it used 
 runnable but waiting for one, throttled time included); their sum over the wall-clock time is the demand: 1 = the
 thread never waited for work. The diagnosis reads it for the API's and the load generator's processes.
 
-Waiting counts at most as long as the thread ran: on a crowded machine (a load average of 15 on 2 cores) even a
-light loop waits for a CPU at every wake-up and would look busy; a CPU-bound one runs at least as long as it waits
-on any machine where it gets half a CPU. Under a CPU quota far below that, the quota-aware CPU rule decides.
+Waiting counts at most twice as long as the thread ran (`WAIT_PER_RUN`): on a crowded machine (a load average of
+15 on 2 cores) even a light loop waits for a CPU at every wake-up and would look busy, while a CPU-bound loop that
+gets a third of a CPU or more still reaches 1. (A shared 2-core machine gave a CPU-bound Locust worker 40-50 % of
+a CPU.) Under a CPU quota far below that, the diagnosis' quota-aware CPU rule decides.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import psutil
 
 PROC = Path("/proc")
+#: Seconds of waiting for a CPU that count per second run (see the module's docstring).
+WAIT_PER_RUN = 2.0
 
 
 def schedstat(pid: int, proc: Path = PROC) -> tuple[float, float] | None:
@@ -58,8 +61,8 @@ class DemandMeter:
 
 
 def demand_of(ran: float, waited: float, seconds: float) -> float:
-    """Share of `seconds` a thread ran or waited to run, the wait counted at most as long as it ran."""
-    return min(1.0, (ran + min(waited, ran)) / seconds) if seconds > 0 else 0.0
+    """Share of `seconds` a thread ran or waited to run, the wait counted up to `WAIT_PER_RUN` times the run."""
+    return min(1.0, (ran + min(waited, WAIT_PER_RUN * ran)) / seconds) if seconds > 0 else 0.0
 
 
 def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,

@@ -29,20 +29,24 @@ DURATION = 20
 class Case:
     name: str
     expected: str  # the resource the diagnosis must name first
-    scenario: str
+    scenario: str | None
     users: int
     workers: int = 1
     cpus: str | None = None
     #: Delay proxies in the data path: what they slow -> seconds added to each answer, from the load's start.
     delays: dict[str, float] = field(default_factory=dict)
+    #: A locustfile of lab/planted/ instead of the load suite (then `scenario` is None).
+    locustfile: str | None = None
 
     @property
     def values(self) -> Path:
         return PLANTED_DIR / f"{self.name}.yaml"
 
     def options(self, duration: int = DURATION) -> LoadOptions:
+        locustfile = PLANTED_DIR / self.locustfile if self.locustfile else None
         return LoadOptions(users=self.users, spawn_rate=self.users, duration=duration, workers=self.workers,
-                           scenario=self.scenario, accounts=min(self.users, 20), cpus=self.cpus)  # fmt: skip
+                           scenario=self.scenario, accounts=min(self.users, 20), cpus=self.cpus,
+                           locustfile=locustfile)  # fmt: skip
 
 
 CASES: tuple[Case, ...] = (
@@ -50,7 +54,7 @@ CASES: tuple[Case, ...] = (
     Case("pgbouncer-pool", diagnosis.PGBOUNCER, "read-heavy", users=40, delays={"postgres": 0.05}),
     Case("executor", diagnosis.EXECUTOR, "login-storm", users=10),
     Case("api-cpu", diagnosis.API_CPU, "bare", users=10, workers=2, cpus="chart"),
-    Case("generator", diagnosis.GENERATOR, "bare", users=40, workers=1),
+    Case("generator", diagnosis.GENERATOR, None, users=20, workers=1, locustfile="generator_locustfile.py"),
     Case("redis-slow", diagnosis.REDIS, "cached-list", users=10, delays={"redis": 0.05}),
 )
 BY_NAME = {c.name: c for c in CASES}
@@ -86,7 +90,7 @@ def run_matrix(root: Path, names: Sequence[str] = (), *, duration: int = DURATIO
     machine = fingerprint.measure()
     outcomes = []
     for case in cases:
-        say(f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.scenario}, "
+        say(f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.locustfile or case.scenario}, "
             f"{case.workers} worker(s){', --cpus ' + case.cpus if case.cpus else ''})")  # fmt: skip
         result = run_case(root, case, machine=machine if case.cpus is None else None, duration=duration)
         outcomes.append((case, result))

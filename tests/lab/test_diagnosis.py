@@ -9,11 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from loadlab import dashboards, demand, diagnosis, report, saturation_rules
+from loadlab import dashboards, demand, diagnosis, planted, presets, report, saturation_rules
 from loadlab.diagnosis import STEP, Setup, diagnose, thresholds_for
 from loadlab.result import RunResult
 from tests.dashboards.test_dash_contracts import BUILTIN, CONTRACTS, contract_metrics
 from tests.lab.sample_result import sample_result
+from tests.lab.test_planted import SUITE_CASES
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = Setup(env={"BOARD_BCRYPT_ROUNDS": "8", "BOARD_DB_POOL_SIZE": "5", "BOARD_DB_MAX_OVERFLOW": "0"},
@@ -190,10 +191,29 @@ def test_a_loop_that_waited_for_a_cpu_counts_as_busy() -> None:
     timeline = [(1000.0 + i, {"api": {7: (0.5 * i, 0.45 * i), 8: (0.1 * i, 0.0)}}) for i in range(12)]
     points = demand.busiest(timeline, "api", started_at=1000.0, window=diagnosis.WINDOW)
     assert points and all(abs(v - 0.95) < 1e-9 for _, v in points)
-    # A light loop on a crowded machine waits at every wake-up: its wait counts only as long as it ran.
+    # A light loop on a crowded machine waits at every wake-up: its wait counts only up to twice what it ran.
     crowded = [(1000.0 + i, {"api": {7: (0.05 * i, 0.9 * i)}}) for i in range(12)]
-    assert all(abs(v - 0.1) < 1e-9 for _, v in demand.busiest(crowded, "api", 1000.0, diagnosis.WINDOW))
+    assert all(abs(v - 0.15) < 1e-9 for _, v in demand.busiest(crowded, "api", 1000.0, diagnosis.WINDOW))
+    # A CPU-bound loop that got 40 % of a CPU and waited the rest wanted a whole one.
+    starved = [(1000.0 + i, {"api": {7: (0.4 * i, 0.6 * i)}}) for i in range(12)]
+    assert all(abs(v - 1.0) < 1e-9 for _, v in demand.busiest(starved, "api", 1000.0, diagnosis.WINDOW))
     assert demand.busiest(timeline, "load generator", started_at=1000.0, window=diagnosis.WINDOW) == []
     run_s, wait_s = demand.schedstat(os.getpid()) or (-1.0, -1.0)
     assert run_s > 0 and wait_s >= 0
     assert demand.schedstat(2**22 + 12345) is None  # no such process
+
+
+def test_contracts_names_every_recorded_signal() -> None:
+    text = " ".join(CONTRACTS.read_text().split())
+    section = text[text.index("## Saturation signals") : text.index("## Load-generator metrics")]
+    listed = set(re.findall(r"`([a-z_]+)`", section.split("Signals:")[1].split("(the lab")[0]))
+    assert listed == {s.key for s in diagnosis.SIGNALS if s.source == diagnosis.PROMETHEUS}
+
+
+def test_every_planted_file_is_a_valid_values_file_with_a_case() -> None:
+    files = {p.stem for p in planted.PLANTED_DIR.glob("*.yaml")}
+    assert files == set(planted.BY_NAME)
+    for case in planted.CASES:
+        assert presets.load(str(case.values)).name == case.name
+        assert case.expected in {s.resource for s in diagnosis.SIGNALS}
+    assert set(SUITE_CASES) <= set(planted.BY_NAME)

@@ -23,17 +23,6 @@ SUITE_CASES = ("db-pool", "executor", "generator")
 DURATION = 14
 
 
-def test_every_planted_file_is_a_valid_values_file_with_a_case() -> None:
-    from loadlab import presets
-
-    files = {p.stem for p in planted.PLANTED_DIR.glob("*.yaml")}
-    assert files == set(planted.BY_NAME)
-    for case in planted.CASES:
-        assert presets.load(str(case.values)).name == case.name
-        assert case.expected in {s.resource for s in diagnosis.SIGNALS}
-    assert set(SUITE_CASES) <= set(planted.BY_NAME)
-
-
 @pytest.mark.parametrize("name", SUITE_CASES)
 def test_the_diagnosis_names_the_planted_resource_first(tmp_path: Path, name: str) -> None:
     case = planted.BY_NAME[name]
