@@ -136,13 +136,23 @@ def test_the_report_page_opens_in_a_browser(finished_run: tuple[subprocess.Compl
     assert {"locust.html", "locust_stats.csv", "locust_failures.csv", "verdict.json"} <= set(seen["links"])
 
 
-def test_the_report_starts_with_the_machine(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_the_report_starts_with_the_diagnosis_then_the_machine(
+    finished_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     result, run_dir = finished_run
     summary = RunResult.load(run_dir / "report" / "summary.json")
     assert summary.machine is not None
     assert summary.machine.bcrypt_cost10_ms > 0 and summary.machine.python_loop_ms > 0
-    assert (run_dir / "report" / "summary.md").read_text().splitlines()[2].startswith("**Machine**: ")
+    md = (run_dir / "report" / "summary.md").read_text()
+    assert md.splitlines()[2] == "## Diagnosis"
+    assert md.index("## Diagnosis") < md.index("**Machine**: ") < md.index("## Requests")
     assert "\nmachine: " in result.stdout
+    # The diagnosis sampled the run: the API's, Locust's and Postgres' signals all had data.
+    assert summary.diagnosis is not None and summary.diagnosis.headline
+    measured = {f.signal for f in summary.diagnosis.findings + summary.diagnosis.quiet}
+    assert {"generator_cpu", "api_loop_cpu", "api_process_cpu", "postgres_cpu", "api_loop_demand",
+            "loop_lag"} <= measured, summary.diagnosis.unmeasured  # fmt: skip
+    assert result.stdout.index("diagnosis: ") < result.stdout.index("\nmachine: ")
 
 
 def test_nothing_is_left_running(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
