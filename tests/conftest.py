@@ -75,7 +75,7 @@ def live_api(tmp_workdir: Path, postgres: Postgres, pgbouncer: PgBouncer, redis_
     """The API as a real instance of two processes behind PgBouncer with the Redis cache; migrated, with
     user1..user10."""
     api = Api(tmp_workdir, api_env(pgbouncer.url, redis_server.url, BOARD_WORKERS="2"), name="live-api")
-    api.migrate()
+    api.migrate(postgres.owner_url)
     api.seed_users(10)
     api.start()
     yield api

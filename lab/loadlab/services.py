@@ -35,7 +35,12 @@ POSTGRES_EXPORTER = os.environ.get("LOADLAB_POSTGRES_EXPORTER", "/usr/bin/promet
 REDIS_EXPORTER = os.environ.get("LOADLAB_REDIS_EXPORTER", "/usr/bin/prometheus-redis-exporter")
 
 DB_NAME = "board"
+#: The API's role: reads and writes rows, nothing else (helm/loadlab/files/db-roles.sql).
 DB_USER = "board"
+#: The database's owner: runs the migrations.
+DB_OWNER = "board_owner"
+#: The roles' script, the chart's own (its Postgres runs it at initdb): one source for both.
+DB_ROLES_SQL = Path(__file__).resolve().parents[2] / "helm" / "loadlab" / "files" / "db-roles.sql"
 START_TIMEOUT = 60.0
 
 
@@ -124,7 +129,8 @@ class Service:
 
 
 class Postgres(Service):
-    """A fresh cluster (initdb) with a `board` role and database; password auth on 127.0.0.1 only."""
+    """A fresh cluster (initdb) with a `board` database owned by `board_owner` (migrations) and a `board` role for
+    the API (rows only); password auth on 127.0.0.1 only."""
 
     name = "postgres"
 
@@ -133,6 +139,7 @@ class Postgres(Service):
         super().__init__(workdir, port)
         self.user = service_user()
         self.password = secrets.token_hex(12)
+        self.owner_password = secrets.token_hex(12)
         self.superuser_password = secrets.token_hex(12)
         self.settings = {"max_connections": "300", **(settings or {})}
         #: A disk of its own for the data (a tmpfs of this size; the WAL stays outside: a full WAL disk stops
@@ -153,6 +160,11 @@ class Postgres(Service):
     def url_at(self, port: int) -> str:
         """The same URL through another port (a proxy in front of this Postgres)."""
         return f"postgresql+psycopg://{DB_USER}:{self.password}@127.0.0.1:{port}/{DB_NAME}"
+
+    @property
+    def owner_url(self) -> str:
+        """The URL migrations use: the database's owner, straight to Postgres."""
+        return f"postgresql+psycopg://{DB_OWNER}:{self.owner_password}@127.0.0.1:{self.port}/{DB_NAME}"
 
     @property
     def exporter_dsn(self) -> str:
@@ -223,8 +235,10 @@ class Postgres(Service):
         # SIGINT is Postgres's "fast" shutdown: it rolls back open transactions and flushes what was committed.
         self.spawn(argv, user=self.user, stop_signal=signal.SIGINT).wait_ready(self._ready, START_TIMEOUT)
         if first:
-            self.psql(f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{self.password}'", db="postgres")
-            self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
+            self.psql(f"CREATE DATABASE {DB_NAME}", db="postgres")
+            roles = {"LOADLAB_DB_OWNER": DB_OWNER, "LOADLAB_DB_OWNER_PASSWORD": self.owner_password,
+                     "LOADLAB_DB_USER": DB_USER, "LOADLAB_DB_PASSWORD": self.password}  # fmt: skip
+            self._psql(["-f", str(DB_ROLES_SQL)], DB_NAME, roles)
         return self
 
     def _ready(self) -> bool:
@@ -235,14 +249,18 @@ class Postgres(Service):
 
     def psql(self, sql: str, db: str = DB_NAME) -> str:
         """Run SQL as the superuser and return psql's unaligned output (for setup and consistency checks)."""
-        env = {**os.environ, "PGPASSWORD": self.superuser_password}
+        return self._psql(["-c", sql], db)
+
+    def _psql(self, args: list[str], db: str, env: Mapping[str, str] | None = None) -> str:
+        # Passwords go through the environment (PGPASSWORD, the roles script's \getenv), never argv.
+        env = {**os.environ, **(env or {}), "PGPASSWORD": self.superuser_password}
         result = subprocess.run(
             [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
-             "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", sql],
+             "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", *args],
             env=env, capture_output=True, text=True, check=False, timeout=60,
         )  # fmt: skip
         if result.returncode != 0:
-            raise ServiceError(f"psql failed on {sql!r}: {result.stderr.strip()}")
+            raise ServiceError(f"psql failed on {' '.join(args)!r}: {result.stderr.strip()}")
         return result.stdout.strip()
 
     def row_counts(self) -> dict[str, int]:
@@ -460,8 +478,11 @@ class Api(Service):
         """Run one of the API's CLI commands (migrate, seed-users) with the API's environment."""
         run_to_completion(argv, self.log_path, env=self.env, timeout=timeout)
 
-    def migrate(self) -> None:
-        self.run(commands.api_migrate())
+    def migrate(self, owner_url: str) -> None:
+        """Upgrade the schema as the database's owner (`Postgres.owner_url`): the API's own role may not."""
+        run_to_completion(
+            commands.api_migrate(), self.log_path, env={**self.env, "BOARD_DATABASE_URL": owner_url}, timeout=300.0
+        )
 
     def seed_users(self, count: int) -> None:
         self.run(commands.api_seed_users(count))

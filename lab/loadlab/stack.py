@@ -119,7 +119,7 @@ class Stack:
         log("starting prometheus")
         self.prometheus = prometheus = self._start(Prometheus(wd, jobs, rule_files=rule_files()))
         log("migrating and creating accounts")
-        api.migrate()
+        api.migrate(postgres.owner_url)
         api.seed_users(self.accounts)
         log("starting the api")
         self.api = self._start(api)

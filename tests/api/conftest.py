@@ -19,7 +19,7 @@ HTTP_TIMEOUT = 60.0
 def direct_api(tmp_workdir: Path, postgres: Postgres) -> Iterator[Api]:
     """The API straight on Postgres without Redis: the seed's own topology (no pooler, no cache)."""
     api = Api(tmp_workdir, api_env(postgres.url), name="direct-api")
-    api.migrate()
+    api.migrate(postgres.owner_url)
     api.seed_users(3)
     api.start()
     yield api
@@ -33,7 +33,7 @@ def start_api(tmp_workdir: Path, postgres: Postgres) -> Iterator[Callable[..., A
 
     def start(name: str, database_url: str | None = None, redis_url: str = "", **knobs: str) -> Api:
         api = Api(tmp_workdir, api_env(database_url or postgres.url, redis_url, **knobs), name=name)
-        api.migrate()
+        api.migrate(postgres.owner_url)
         api.seed_users(3)
         started.append(api.start())
         return api

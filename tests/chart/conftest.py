@@ -155,6 +155,7 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 #: the values the Secret would hold, for tests that run rendered containers' commands
 DB_PASSWORD = "chart-test-" + "p" * 20
+DB_OWNER_PASSWORD = "chart-test-owner-" + "o" * 20
 JWT_SECRET = "chart-test-jwt-" + "s" * 40
 
 
@@ -168,6 +169,7 @@ def chart_postgres(tmp_workdir: Path) -> Iterator[Any]:
         pytest.fail(f"{PG_BIN}/postgres missing: apt-get install postgresql-15 (scripts/bootstrap.sh does)")
     pg = Postgres(tmp_workdir / "chart-pg").start()
     pg.psql(f"ALTER ROLE board PASSWORD '{DB_PASSWORD}'", db="postgres")
+    pg.psql(f"ALTER ROLE board_owner PASSWORD '{DB_OWNER_PASSWORD}'", db="postgres")
     yield pg
     pg.stop()
     pg.cleanup()

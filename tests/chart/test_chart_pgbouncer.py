@@ -23,7 +23,16 @@ import pytest
 
 from loadlab.process import Process, free_port, give_to, port_is_open, service_user
 from loadlab.services import PG_BIN, PGBOUNCER, Api, Postgres
-from tests.chart.conftest import CHART, DB_PASSWORD, JWT_SECRET, container, env_map, get, render
+from tests.chart.conftest import (
+    CHART,
+    DB_OWNER_PASSWORD,
+    DB_PASSWORD,
+    JWT_SECRET,
+    container,
+    env_map,
+    get,
+    render,
+)
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
@@ -162,8 +171,10 @@ def _chart_env(c: dict[str, Any], replacements: dict[str, str]) -> dict[str, str
     for name, value in env_map(c).items():
         if isinstance(value, dict):
             key = value["secretKeyRef"]["key"]
-            value = {"database-password": DB_PASSWORD, "jwt-secret": JWT_SECRET}[key]
+            value = {"database-password": DB_PASSWORD, "database-owner-password": DB_OWNER_PASSWORD,
+                     "jwt-secret": JWT_SECRET}[key]  # fmt: skip
         value = value.replace("$(LOADLAB_DB_PASSWORD)", DB_PASSWORD)
+        value = value.replace("$(LOADLAB_DB_OWNER_PASSWORD)", DB_OWNER_PASSWORD)
         for old, new in replacements.items():
             value = value.replace(old, new)
         env[name] = value
@@ -181,6 +192,7 @@ def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, 
     job = get(chart_objects, "Job", "loadlab-migrate")
     migrate_env = _chart_env(container(job, "migrate"), hosts)
     assert migrate_env["BOARD_DATABASE_URL"].endswith(f"@127.0.0.1:{chart_postgres.port}/board")
+    assert migrate_env["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board_owner:")  # the owner migrates
     tool = Api(tmp_workdir, migrate_env, name="chart-migrate")
     # the image's `python` is this interpreter here (the board package is installed in it)
     for name in ("migrate", "seed-users"):
@@ -191,6 +203,7 @@ def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, 
     deployment = get(chart_objects, "Deployment", "loadlab-api")
     api_env = _chart_env(container(deployment, "api"), hosts)
     assert api_env["BOARD_DATABASE_URL"].endswith(f"@127.0.0.1:{bouncer.port}/board")
+    assert api_env["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board:")  # the API's rows-only role
     assert api_env["BOARD_DB_STATEMENT_CACHE"] == "false"
     before = _xacts(bouncer.port)
     api = Api(tmp_workdir, api_env, name="chart-api").start()

@@ -18,7 +18,7 @@ import pytest
 
 from loadlab.process import Process, free_port, port_is_open
 from loadlab.services import POSTGRES_EXPORTER, REDIS_EXPORTER, REDIS_SERVER
-from tests.chart.conftest import DB_PASSWORD, container, env_map, get, require_tool, scenario
+from tests.chart.conftest import DB_OWNER_PASSWORD, container, env_map, get, require_tool, scenario
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
@@ -89,8 +89,8 @@ def test_rendered_postgres_exporter_scrapes_postgres(objs, tmp_workdir, chart_po
     env = {}
     for name, value in env_map(c).items():
         if isinstance(value, dict):
-            assert value["secretKeyRef"]["key"] == "database-password"
-            value = DB_PASSWORD
+            assert value["secretKeyRef"]["key"] == "database-owner-password"  # the owner, granted pg_monitor
+            value = DB_OWNER_PASSWORD
         env[name] = value
     assert env["DATA_SOURCE_URI"] == "127.0.0.1:5432/board?sslmode=disable"  # the sidecar talks to its pod's Postgres
     env["DATA_SOURCE_URI"] = env["DATA_SOURCE_URI"].replace(":5432/", f":{chart_postgres.port}/")
@@ -101,6 +101,6 @@ def test_rendered_postgres_exporter_scrapes_postgres(objs, tmp_workdir, chart_po
     try:
         text = _metrics(port)
         assert "\npg_up 1" in text
-        assert 'pg_stat_database_numbackends{datid="' in text  # a dashboard's metric, read as the board role
+        assert 'pg_stat_database_numbackends{datid="' in text  # a dashboard's metric, read as the owner
     finally:
         process.stop()

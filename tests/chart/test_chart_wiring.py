@@ -64,8 +64,43 @@ def test_migrate_and_seed_hook_job():
     seed = container(job, "seed-users")
     assert migrate["command"][1:] == commands.api_migrate()[1:]
     assert seed["command"][1:] == commands.api_seed_users(1000)[1:]
-    # migrations go straight to Postgres, never through PgBouncer's transaction pooling
+    # migrations go straight to Postgres, never through PgBouncer's transaction pooling, as the database's owner
+    assert env_map(migrate)["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board_owner:")
     assert "@loadlab-postgresql:5432/board" in env_map(migrate)["BOARD_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("pgbouncer", ["true", "false"])
+def test_database_roles_least_privilege(pgbouncer):
+    """The image's superuser only creates the database; files/db-roles.sql (the lab's too) makes the owner and
+    the API's rows-only role at initdb; the API logs in as the latter, migrations and the exporter as the owner."""
+    objs = render("--set", f"pgbouncer.enabled={pgbouncer}")
+    pg = get(objs, "StatefulSet", "loadlab-postgresql")
+    env = env_map(container(pg, "postgresql"))
+    assert env["POSTGRES_USER"] == "postgres"
+    assert env["POSTGRES_PASSWORD"]["secretKeyRef"]["key"] == "postgres-password"
+    assert (env["LOADLAB_DB_OWNER"], env["LOADLAB_DB_USER"]) == ("board_owner", "board")
+    assert env["LOADLAB_DB_OWNER_PASSWORD"]["secretKeyRef"]["key"] == "database-owner-password"
+    assert env["LOADLAB_DB_PASSWORD"]["secretKeyRef"]["key"] == "database-password"
+    initdb = get(objs, "ConfigMap", "loadlab-postgresql-initdb")
+    assert initdb["data"] == {"10-db-roles.sql": (CHART / "files" / "db-roles.sql").read_text()}
+    mounts = {m["mountPath"]: m["name"] for m in container(pg, "postgresql")["volumeMounts"]}
+    assert mounts["/docker-entrypoint-initdb.d"] == "initdb"
+    exporter = env_map(container(pg, "exporter"))
+    assert exporter["DATA_SOURCE_USER"] == "board_owner"
+    api = env_map(container(get(objs, "Deployment", "loadlab-api"), "api"))
+    assert api["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board:$(LOADLAB_DB_PASSWORD)@")
+    assert api["LOADLAB_DB_PASSWORD"]["secretKeyRef"]["key"] == "database-password"
+    # Only the Postgres pod holds the superuser's password; no one but Postgres and its exporter the owner's.
+    for obj, pod in workloads(objs):
+        for c in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
+            keys = {
+                v["secretKeyRef"]["key"] for v in env_map(c).values() if isinstance(v, dict) and "secretKeyRef" in v
+            }
+            name = f"{obj['metadata']['name']}/{c['name']}"
+            if "postgres-password" in keys:
+                assert name == "loadlab-postgresql/postgresql", name
+            if "database-owner-password" in keys:
+                assert name.startswith(("loadlab-postgresql/", "loadlab-migrate/")), name
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)

@@ -118,7 +118,13 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* Return the database URL straight to Postgres (migrations always take this path). */}}
+{{/* Return the database URL of the database's owner straight to Postgres: the migrate Job's. */}}
+{{- define "loadlab.ownerDatabaseUrl" -}}
+{{- $pg := .Values.postgresql -}}
+{{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_OWNER_PASSWORD)@%s:%v/%s" $pg.ownerUsername (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
+{{- end -}}
+
+{{/* Return the API role's database URL straight to Postgres (the API's without PgBouncer). */}}
 {{- define "loadlab.directDatabaseUrl" -}}
 {{- $pg := .Values.postgresql -}}
 {{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
@@ -232,19 +238,19 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* Return the environment of the migrate/seed Job: the API's, but straight to Postgres and without Redis. */}}
+{{/* Return the environment of the migrate/seed Job: the API's, but as the database's owner straight to Postgres and without Redis. */}}
 {{- define "loadlab.migrateEnv" -}}
-- name: LOADLAB_DB_PASSWORD
+- name: LOADLAB_DB_OWNER_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "loadlab.secretName" . }}
-      key: {{ .Values.auth.databasePasswordKey }}
+      key: {{ .Values.auth.databaseOwnerPasswordKey }}
 {{- range $key, $value := .Values.api.env }}
 - name: {{ $key }}
   value: {{ $value | toString | quote }}
 {{- end }}
 - name: BOARD_DATABASE_URL
-  value: {{ include "loadlab.directDatabaseUrl" . | quote }}
+  value: {{ include "loadlab.ownerDatabaseUrl" . | quote }}
 - name: BOARD_JWT_SECRET
   valueFrom:
     secretKeyRef:
