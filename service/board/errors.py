@@ -55,6 +55,13 @@ class ExecutorFull(Overloaded):
     reason = "executor_full"
 
 
+class InFlightFull(Overloaded):
+    """`BOARD_MAX_REQUESTS_IN_FLIGHT` requests are being served: refused before routing (`board.middleware`)."""
+
+    detail = "server busy: too many requests in flight"
+    reason = "in_flight_full"
+
+
 class PoolTimeout(Overloaded):
     detail = "server busy: no database connection available"
     reason = "pool_timeout"

@@ -18,22 +18,30 @@ from board.errors import (
     PoolTimeout,
     TooManyFailedLogins,
 )
+from board.metrics import Metrics
 from board.responses import json_response
 
 log = logging.getLogger(__name__)
 
 
-def _board_error(request: Request, error: BoardError) -> Response:
+def error_response(error: BoardError, metrics: Metrics, retry_after: int) -> Response:
+    """The answer to `error`, wherever it is refused (a route, or a middleware before routing): every 503 has
+    `Retry-After: retry_after` (the settings' `retry_after_seconds`) and an overload is counted by its reason."""
     headers: dict[str, str] = {}
     if isinstance(error, InvalidToken | InvalidCredentials):
         headers["WWW-Authenticate"] = "Bearer"
-    if error.status_code == 503:
-        headers["Retry-After"] = str(request.app.state.board.settings.retry_after_seconds)
     if isinstance(error, TooManyFailedLogins):
         headers["Retry-After"] = str(error.retry_after)
+    elif error.status_code == 503:
+        headers["Retry-After"] = str(retry_after)
     if isinstance(error, Overloaded):
-        request.app.state.board.metrics.overload.labels(error.reason).inc()
+        metrics.overload.labels(error.reason).inc()
     return json_response({"detail": error.detail}, error.status_code, headers)
+
+
+def _board_error(request: Request, error: BoardError) -> Response:
+    board = request.app.state.board
+    return error_response(error, board.metrics, board.settings.retry_after_seconds)
 
 
 async def board_error(request: Request, error: Exception) -> Response:

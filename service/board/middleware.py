@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import orjson
 from starlette.routing import BaseRoute, Match
@@ -10,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from board.cache import SCOPE_KEY as FIRST_PAGE_LOOKUP
 from board.cache import FirstPage
+from board.errors import InFlightFull, Overloaded
 from board.executor import BoundedExecutor
+from board.handlers import error_response
 from board.metrics import UNMATCHED_ROUTE, Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -69,7 +72,7 @@ class InFlightLimitMiddleware:
         self.app = app
         self.limit = limit
         self.metrics = metrics
-        self.retry_after = str(retry_after).encode()
+        self.retry_after = retry_after
         self.routes = routes
         self.in_flight = 0  # touched on the loop thread only
 
@@ -78,8 +81,7 @@ class InFlightLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            detail = "server busy: too many requests in flight"
-            await _shed(scope, send, self.metrics, self.routes, self.retry_after, "in_flight_full", detail)
+            await _shed(scope, receive, send, InFlightFull(), self)
             return
         self.in_flight += 1
         try:
@@ -105,7 +107,7 @@ class HashingShedMiddleware:
         self.executor = executor
         self.paths = paths
         self.metrics = metrics
-        self.retry_after = str(retry_after).encode()
+        self.retry_after = retry_after
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,18 +116,22 @@ class HashingShedMiddleware:
             return
         with self.executor.admitted() as refused:
             if refused is not None:
-                await _shed(scope, send, self.metrics, self.routes, self.retry_after, refused.reason, refused.detail)
+                await _shed(scope, receive, send, refused, self)
                 return
             await self.app(scope, receive, send)
 
 
-async def _shed(
-    scope: Scope, send: Send, metrics: Metrics, routes: list[BaseRoute], retry_after: bytes, reason: str, detail: str
-) -> None:
-    """A 503 + Retry-After sent before routing: counted by reason, labelled with the route it would have taken."""
-    metrics.overload.labels(reason).inc()
-    _label_route(scope, routes)
-    await _error(send, 503, detail, [(b"retry-after", retry_after)])
+class Shedding(Protocol):
+    metrics: Metrics
+    retry_after: int
+    routes: list[BaseRoute]
+
+
+async def _shed(scope: Scope, receive: Receive, send: Send, refused: Overloaded, by: Shedding) -> None:
+    """The 503 a route would send (`handlers.error_response`), sent before routing, labelled with the route it
+    would have taken."""
+    _label_route(scope, by.routes)
+    await error_response(refused, by.metrics, by.retry_after)(scope, receive, send)
 
 
 def _label_route(scope: Scope, routes: list[BaseRoute]) -> None:
@@ -194,9 +200,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _error(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _error(send: Send, status: int, detail: str) -> None:
     body = orjson.dumps({"detail": detail})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 413:
         # The unread rest of the body would otherwise be parsed as the next request.
         headers.append((b"connection", b"close"))
