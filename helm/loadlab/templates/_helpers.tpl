@@ -137,26 +137,36 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* Return the API's environment: the password first (so $(LOADLAB_DB_PASSWORD) expands), then api.env verbatim, then the URLs and the JWT secret. */}}
-{{- define "loadlab.apiEnv" -}}
-- name: LOADLAB_DB_PASSWORD
+{{/* Return the environment of a board process: (dict "ctx" $ "passwordVar" NAME "passwordKey" KEY "databaseUrl" URL
+["redisUrl" URL]). The database password first (so $(NAME) expands in the URL), then api.env verbatim, then the
+URLs and the JWT secret. */}}
+{{- define "loadlab.boardEnv" -}}
+{{- $ctx := .ctx -}}
+- name: {{ .passwordVar }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "loadlab.secretName" . }}
-      key: {{ .Values.auth.databasePasswordKey }}
-{{- range $key, $value := .Values.api.env }}
+      name: {{ include "loadlab.secretName" $ctx }}
+      key: {{ .passwordKey }}
+{{- range $key, $value := $ctx.Values.api.env }}
 - name: {{ $key }}
   value: {{ $value | toString | quote }}
 {{- end }}
 - name: BOARD_DATABASE_URL
-  value: {{ include "loadlab.apiDatabaseUrl" . | quote }}
+  value: {{ .databaseUrl | quote }}
+{{- if hasKey . "redisUrl" }}
 - name: BOARD_REDIS_URL
-  value: {{ include "loadlab.redisUrl" . | quote }}
+  value: {{ .redisUrl | quote }}
+{{- end }}
 - name: BOARD_JWT_SECRET
   valueFrom:
     secretKeyRef:
-      name: {{ include "loadlab.secretName" . }}
-      key: {{ .Values.auth.jwtSecretKey }}
+      name: {{ include "loadlab.secretName" $ctx }}
+      key: {{ $ctx.Values.auth.jwtSecretKey }}
+{{- end -}}
+
+{{/* Return the API's environment: through PgBouncer (when enabled), with Redis. */}}
+{{- define "loadlab.apiEnv" -}}
+{{- include "loadlab.boardEnv" (dict "ctx" . "passwordVar" "LOADLAB_DB_PASSWORD" "passwordKey" .Values.auth.databasePasswordKey "databaseUrl" (include "loadlab.apiDatabaseUrl" .) "redisUrl" (include "loadlab.redisUrl" .)) -}}
 {{- end -}}
 
 {{/* Return the URL of the API Service (Locust's default target). */}}
@@ -240,22 +250,7 @@ seccompProfile:
 
 {{/* Return the environment of the migrate/seed Job: the API's, but as the database's owner straight to Postgres and without Redis. */}}
 {{- define "loadlab.migrateEnv" -}}
-- name: LOADLAB_DB_OWNER_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "loadlab.secretName" . }}
-      key: {{ .Values.auth.databaseOwnerPasswordKey }}
-{{- range $key, $value := .Values.api.env }}
-- name: {{ $key }}
-  value: {{ $value | toString | quote }}
-{{- end }}
-- name: BOARD_DATABASE_URL
-  value: {{ include "loadlab.ownerDatabaseUrl" . | quote }}
-- name: BOARD_JWT_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "loadlab.secretName" . }}
-      key: {{ .Values.auth.jwtSecretKey }}
+{{- include "loadlab.boardEnv" (dict "ctx" . "passwordVar" "LOADLAB_DB_OWNER_PASSWORD" "passwordKey" .Values.auth.databaseOwnerPasswordKey "databaseUrl" (include "loadlab.ownerDatabaseUrl" .)) -}}
 {{- end -}}
 
 {{/* Return a NetworkPolicy peer selecting one component's pods: (dict "ctx" $ "component" "api"); "@external-prometheus": the namespaces of kube-prometheus-stack; "@ingress-controller": the ingress controller's pods; "@keda": KEDA's namespace. */}}
