@@ -25,10 +25,9 @@ from loadlab.probe import Sample, TrafficProbe, p99
 from loadlab.process import free_port
 from loadlab.stack import Stack
 
-#: The tuned preset's capacity knee (users, seed scenario) on the 2-core lab machine, shared with other runs:
+#: The tuned preset's capacity knee (users, seed scenario) on the 2-core lab machine, as
 #: `loadlab run --shape capacity --step-users 25 --step-interval 10 -u 600 -t 240 --thresholds
-#: lab/loadlab/bench_files/slo.yaml` held 325 users (149 rps, p95 45 ms) at bcrypt cost 8 with 64 requests in
-#: flight, and broke at 350 (12 in-flight 503s in one stall); at cost 10 it held 200 users (90 rps).
+#: lab/loadlab/bench_files/slo.yaml` found it (the run's figures: docs/performance.md); `--knee` for another machine.
 DEFAULT_KNEE = 325
 SPIKE_FACTOR = 10
 SPIKE_SECONDS = 30
@@ -43,15 +42,15 @@ SLOWEST_ALLOWED_S = 5.0
 #: (generators never share the API's cores on a cluster). Caveat: where the kernel groups processes by session
 #: (autogroup, on in this lab machine's kernel), each Locust process leads a session of its own and its nice
 #: value only ranks it inside that session. Lowering the session groups as well (`/proc/PID/autogroup`) was
-#: tried: the starved spike timed its own requests out (53 failures with no response) and the 503 p99 was no
-#: better (384 ms), so the groups are left alone. The probe keeps normal priority: it times.
+#: tried: the starved spike timed its own requests out and the 503 p99 was no better, so the groups are left
+#: alone. The probe keeps normal priority: it times.
 SPIKE_NICE = 10
 #: After the spike ends, probe requests this much later must all be served (spike users finish their last call).
 DRAIN_SECONDS = 1.0
 #: Probe clients, each sending one request at a time: a few hundred 503s in a spike, a few percent of its load.
 PROBE_CLIENTS = 16
 #: One probe request in this many is a page, the others logins: the spike overloads the bcrypt queue first, so
-#: logins are what gets shed (12 clients sending half pages timed 78-235 503s a spike, too few for a p99).
+#: logins are what gets shed (with half of them pages, a spike gave the probe too few 503s for a p99).
 PAGE_EVERY = 4
 #: The 503s the probe must time before their p99 means anything: with fewer, the "p99" is the largest one.
 MIN_SHED_SAMPLES = 100

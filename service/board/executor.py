@@ -59,9 +59,8 @@ class BoundedExecutor:
 
     A request can be admitted at the door (`admitted()`): its task then has a place in the queue and is not
     refused later, neither when the work before it (form parsing, the user lookup) is done nor when a worker
-    takes it late. Refusing it then made the slowest 503s: measured in the overload drill, 19 % of refused
-    logins were refused after the user lookup, median 78 ms and p90 307 ms, against 13 ms and 41 ms for those
-    refused at the door; one in a few hundred was refused by a worker, after its 2 s wait.
+    takes it late. Refused then, its 503 would come only after the work or the wait it had already done: those
+    were the overload drill's slowest 503s (figures in docs/performance.md).
 
     bcrypt releases the GIL while hashing, so threads give real parallelism. With `inline=True`
     tasks run on the calling (event loop) thread: the seed's blocking baseline, kept measurable.

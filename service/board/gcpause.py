@@ -1,11 +1,10 @@
 """The garbage collector of the API process: kept out of the event loop's way, and its pauses measured.
 
-A CPython collection stops the event loop, so every request in flight waits for it. Measured with the seed
-test (1000 users, tuned preset, 2 cores): with CPython's defaults the process ran about 20 full (generation
-2) collections per 100 s of 90-130 ms each that found almost nothing, because they walked the whole heap
-FastAPI, SQLAlchemy and pydantic built at import; that was the API's p99 and the stalls that tripped the
-overload bounds. `freeze_startup_heap()` takes that heap out of the collector's sight and collects the young
-generation less often: 4 collections over 10 ms in the same test, non-login p95 54-88 ms -> 24-33 ms.
+A CPython collection stops the event loop, so every request in flight waits for it. With CPython's defaults
+the full (generation 2) collections walked the whole heap FastAPI, SQLAlchemy and pydantic built at import and
+found almost nothing there, yet each one stalled every request in flight: they set the API's p99 and tripped
+the overload bounds. `freeze_startup_heap()` takes that heap out of the collector's sight and collects the
+young generation less often (the seed test's figures before and after: docs/performance.md).
 """
 
 from __future__ import annotations
