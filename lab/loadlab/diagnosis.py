@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from loadlab import charts, demand
 from loadlab.cpumeter import LOAD_GENERATOR
@@ -161,7 +162,7 @@ def sample(prometheus_url: str, started_at: float, ended_at: float, cpu_timeline
     return {k: v for k, v in traces.items() if v}, problems
 
 
-def highest(series: list[dict], started_at: float) -> Trace:
+def highest(series: list[dict[str, Any]], started_at: float) -> Trace:
     """The highest of several Prometheus series at each time (NaN, a quantile with no samples, is no point)."""
     best: dict[float, float] = {}
     for s in series:
