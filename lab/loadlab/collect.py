@@ -6,6 +6,7 @@ the result and never asks a live process anything.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import subprocess
 import time
@@ -57,10 +58,8 @@ def counts(result: RunResult, api: Delta | None, rows_before: dict[str, int], ro
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in ("locust", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "redis", "prometheus-client"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     for name, argv in {
         "postgres": ["/usr/lib/postgresql/15/bin/postgres", "--version"],
         "pgbouncer": ["pgbouncer", "--version"],

@@ -323,9 +323,10 @@ def variable_queries(
     return out
 
 
-# PromQL words that look like identifiers but are not metric names.
+# PromQL words that look like identifiers but are not metric names: its keywords and operators, then its numbers.
 _PROMQL_KEYWORDS = frozenset(
-    "by without on ignoring group_left group_right offset bool and or unless atan2 inf nan".split()
+    {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or", "unless", "atan2"}
+    | {"inf", "nan"}
 )
 
 

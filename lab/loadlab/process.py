@@ -7,6 +7,7 @@ child gets its own process group (not its own session) so that whatever it forks
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -186,10 +187,8 @@ class Process:
     def signal(self, sig: int) -> None:
         if self.alive:
             assert self.popen is not None
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = STOP_TIMEOUT, sig: int | None = None) -> int | None:
         """Signal the process group, wait `timeout`, then SIGKILL; returns the exit code."""
@@ -203,10 +202,8 @@ class Process:
                 self.signal(signal.SIGKILL)
                 self.popen.wait(5)
         # Reap whatever the child left in its group (e.g. a postmaster's backends).
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         return self.popen.returncode
 
     def wait(self, timeout: float | None = None) -> int:

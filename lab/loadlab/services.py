@@ -8,6 +8,7 @@ use these same classes, so what the tests prove is what the lab runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -46,10 +47,7 @@ START_TIMEOUT = 60.0
 
 def _reachable_by(path: Path, user: str) -> bool:
     """True when `user` can walk down to `path` (every ancestor searchable by "other"); root's home is not."""
-    for parent in [path, *path.parents]:
-        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
-            return False
-    return True
+    return not any(parent.exists() and not parent.stat().st_mode & stat.S_IXOTH for parent in [path, *path.parents])
 
 
 def service_dir(workdir: Path, name: str, user: str | None) -> Path:
@@ -203,11 +201,9 @@ class Postgres(Service):
         """Take every free byte of the data disk: Postgres can no longer grow a table or an index."""
         assert self._mounted, "fill_disk needs Postgres(data_disk_mb=...)"
         stat = os.statvfs(self.data_dir)
-        with self.filler.open("wb") as handle:
-            try:
-                os.posix_fallocate(handle.fileno(), 0, stat.f_bavail * stat.f_frsize)
-            except OSError:  # no space left: what we want; a few pages Postgres took meanwhile are full too
-                pass
+        # No space left (OSError) is what we want: a few pages Postgres took meanwhile are full too.
+        with self.filler.open("wb") as handle, contextlib.suppress(OSError):
+            os.posix_fallocate(handle.fileno(), 0, stat.f_bavail * stat.f_frsize)
 
     def free_disk(self) -> None:
         self.filler.unlink(missing_ok=True)
@@ -369,7 +365,9 @@ class Redis(Service):
 class Exporter(Service):
     """A Prometheus exporter binary serving /metrics on a loopback port."""
 
-    def __init__(self, workdir: Path, name: str, argv: Sequence[str | Path], env: Mapping[str, str] | None = None):
+    def __init__(
+        self, workdir: Path, name: str, argv: Sequence[str | Path], env: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(workdir)
         self.name = name
         self.argv = [str(a) for a in argv]

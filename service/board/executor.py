@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -46,10 +47,9 @@ def lower_priority(nice: int) -> None:
     nobody else wants, and a login storm no longer starves every other request of the loop thread.
     """
     if nice and hasattr(os, "setpriority"):
-        try:
+        # Not permitted here: hashing still works, only without the preference.
+        with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except OSError:  # not permitted here: hashing still works, only without the preference
-            pass
 
 
 class BoundedExecutor:

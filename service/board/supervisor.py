@@ -13,6 +13,7 @@ its own figures (processes, restarts). A dead worker's live gauges are dropped (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -200,10 +201,8 @@ class Supervisor:
         live = [w.process for w in self.workers if w.process is not None and w.process.is_alive()]
         for process in live:
             assert process.pid is not None
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + GRACEFUL_SHUTDOWN_SECONDS + 5
         for process in live:
             process.join(max(0.0, deadline - time.monotonic()))
