@@ -34,35 +34,77 @@ def default_knee() -> int | None:
 
 def add_load_options(parser: argparse.ArgumentParser, *, users: int = 200, duration: int = 60) -> None:
     group = parser.add_argument_group("load", "what the Locust master and workers do")
-    group.add_argument("-u", "--users", type=int, default=int(os.environ.get("LOADLAB_USERS", users)), metavar="N",
-                       help=f"peak simulated users (default {users}; env LOADLAB_USERS)")  # fmt: skip
-    group.add_argument("-r", "--spawn-rate", type=float, default=float(os.environ.get("LOADLAB_SPAWN_RATE", 50)),
-                       metavar="N", help="users started per second (default 50; env LOADLAB_SPAWN_RATE)")  # fmt: skip
-    group.add_argument("-t", "--duration", type=int, default=int(os.environ.get("LOADLAB_DURATION", duration)),
-                       metavar="SECONDS", help=f"test length (default {duration}; env LOADLAB_DURATION)")  # fmt: skip
-    group.add_argument("-w", "--workers", type=int, default=default_workers(), metavar="N",
-                       help="Locust worker processes (default 2; env LOADLAB_WORKERS)")  # fmt: skip
+    group.add_argument(
+        "-u",
+        "--users",
+        type=int,
+        default=int(os.environ.get("LOADLAB_USERS", users)),
+        metavar="N",
+        help=f"peak simulated users (default {users}; env LOADLAB_USERS)",
+    )
+    group.add_argument(
+        "-r",
+        "--spawn-rate",
+        type=float,
+        default=float(os.environ.get("LOADLAB_SPAWN_RATE", 50)),
+        metavar="N",
+        help="users started per second (default 50; env LOADLAB_SPAWN_RATE)",
+    )
+    group.add_argument(
+        "-t",
+        "--duration",
+        type=int,
+        default=int(os.environ.get("LOADLAB_DURATION", duration)),
+        metavar="SECONDS",
+        help=f"test length (default {duration}; env LOADLAB_DURATION)",
+    )
+    group.add_argument(
+        "-w",
+        "--workers",
+        type=int,
+        default=default_workers(),
+        metavar="N",
+        help="Locust worker processes (default 2; env LOADLAB_WORKERS)",
+    )
     add_lab_arguments(group, SUITE_FLAGS)
-    group.add_argument("--accounts", type=int, default=None, metavar="N",
-                       help="accounts user1..userN to create and log in with (default min(users, 100))")  # fmt: skip
+    group.add_argument(
+        "--accounts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="accounts user1..userN to create and log in with (default min(users, 100))",
+    )
 
 
 def add_preset_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--preset", default=os.environ.get("LOADLAB_PRESET", "tuned"), metavar="NAME|FILE",
-                        help=f"values file of the chart: one of {', '.join(presets.available())} or a path "
-                        "(default tuned; env LOADLAB_PRESET)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        default=os.environ.get("LOADLAB_PRESET", "tuned"),
+        metavar="NAME|FILE",
+        help=f"values file of the chart: one of {', '.join(presets.available())} or a path "
+        "(default tuned; env LOADLAB_PRESET)",
+    )
 
 
 def add_cpus_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--cpus", default=os.environ.get("LOADLAB_CPUS") or None, metavar="N|chart",
-                        help="run the stack (not Locust) under a CPU quota, as on a smaller machine: N CPUs for all of "
-                        "it (e.g. 1.4), or `chart`: each component its chart limit (resources.limits.cpu); needs "
-                        "root for the cgroup (env LOADLAB_CPUS)")  # fmt: skip
+    parser.add_argument(
+        "--cpus",
+        default=os.environ.get("LOADLAB_CPUS") or None,
+        metavar="N|chart",
+        help="run the stack (not Locust) under a CPU quota, as on a smaller machine: N CPUs for all of "
+        "it (e.g. 1.4), or `chart`: each component its chart limit (resources.limits.cpu); needs "
+        "root for the cgroup (env LOADLAB_CPUS)",
+    )
 
 
 def add_root_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, metavar="DIR",
-                        help="where run folders go (default ./.lab; env LOADLAB_ROOT)")  # fmt: skip
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        metavar="DIR",
+        help="where run folders go (default ./.lab; env LOADLAB_ROOT)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_load_options(run)
     own = run.add_argument_group("your own test", "any locustfile, with the plugin's exporter, verdict and results")
-    own.add_argument("--locustfile", type=Path, default=None, metavar="FILE",
-                     help="run this locustfile (distributed, beside the plugin) instead of the load suite")  # fmt: skip
-    own.add_argument("--host", default=None, metavar="URL",
-                     help="send the load to this URL; the board stack is not started (Prometheus is)")  # fmt: skip
+    own.add_argument(
+        "--locustfile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run this locustfile (distributed, beside the plugin) instead of the load suite",
+    )
+    own.add_argument(
+        "--host",
+        default=None,
+        metavar="URL",
+        help="send the load to this URL; the board stack is not started (Prometheus is)",
+    )
 
     down = sub.add_parser("down", help="stop what a `run --keep` left running")
     down.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (.lab/<run-id>)")
@@ -157,17 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = sub.add_parser("diagnose-matrix", help="run the planted bottlenecks (lab/planted/): planted vs named")
     matrix.add_argument("cases", nargs="*", metavar="CASE", help="some cases only (default: all)")
     add_root_option(matrix)
-    matrix.add_argument("-t", "--duration", type=int, default=None, metavar="SECONDS",
-                        help="seconds of load per case (default: loadlab.planted.DURATION)")  # fmt: skip
+    matrix.add_argument(
+        "-t",
+        "--duration",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of load per case (default: loadlab.planted.DURATION)",
+    )
     return parser
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
     accounts = args.accounts if args.accounts is not None else max(3, min(args.users, 100))
-    return LoadOptions(users=args.users, spawn_rate=args.spawn_rate, duration=args.duration, workers=args.workers,
-                       scenario=args.scenario, shape=args.shape, step_users=args.step_users,
-                       step_interval=args.step_interval, thresholds=args.thresholds, accounts=accounts,
-                       cpus=args.cpus, locustfile=getattr(args, "locustfile", None))  # fmt: skip
+    return LoadOptions(
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration=args.duration,
+        workers=args.workers,
+        scenario=args.scenario,
+        shape=args.shape,
+        step_users=args.step_users,
+        step_interval=args.step_interval,
+        thresholds=args.thresholds,
+        accounts=accounts,
+        cpus=args.cpus,
+        locustfile=getattr(args, "locustfile", None),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

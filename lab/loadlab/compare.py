@@ -27,20 +27,43 @@ def compare_rows(results: dict[str, RunResult]) -> list[list[str]]:
     for name, result in results.items():
         for r in result.endpoints:
             fail = r.failures / r.requests * 100 if r.requests else 0.0
-            rows.append([name, r.key, str(r.requests), str(r.failures), f"{fail:.1f}",
-                         f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}", f"{r.p99_ms:.0f}", f"{r.rps:.1f}"])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    r.key,
+                    str(r.requests),
+                    str(r.failures),
+                    f"{fail:.1f}",
+                    f"{r.p50_ms:.0f}",
+                    f"{r.p95_ms:.0f}",
+                    f"{r.p99_ms:.0f}",
+                    f"{r.rps:.1f}",
+                ]
+            )
         total = sum(r.requests for r in result.endpoints)
         failed = sum(r.failures for r in result.endpoints)
-        rows.append([name, "Total", str(total), str(failed), f"{(failed / total * 100) if total else 0:.1f}",
-                     "", "", "", f"{sum(r.rps for r in result.endpoints):.1f}"])  # fmt: skip
+        rows.append(
+            [
+                name,
+                "Total",
+                str(total),
+                str(failed),
+                f"{(failed / total * 100) if total else 0:.1f}",
+                "",
+                "",
+                "",
+                f"{sum(r.rps for r in result.endpoints):.1f}",
+            ]
+        )
     return rows
 
 
 def server_rows(results: dict[str, RunResult]) -> list[list[str]]:
     """The causes, per preset: what the API's own metrics said over each run (see `collect.SERVER_FIGURES`)."""
     figures = list(dict.fromkeys(k for r in results.values() for k in r.server))
-    return [["Preset", *figures]] + [[name, *(fmt_figure(r.server.get(k)) for k in figures)]
-                                     for name, r in results.items()]  # fmt: skip
+    return [["Preset", *figures]] + [
+        [name, *(fmt_figure(r.server.get(k)) for k in figures)] for name, r in results.items()
+    ]
 
 
 def short_reason(error: str) -> str:
@@ -93,8 +116,12 @@ def draw_side_by_side(results: dict[str, RunResult], path: Path) -> None:
         by = {r.key: r for r in result.endpoints}
         xs = [j + i * width for j in range(len(endpoints))]
         ax1.bar(xs, [by[e].p95_ms if e in by else 0 for e in endpoints], width, label=name)
-        ax2.bar(xs, [(by[e].failures / by[e].requests * 100) if e in by and by[e].requests else 0 for e in endpoints],
-                width, label=name)  # fmt: skip
+        ax2.bar(
+            xs,
+            [(by[e].failures / by[e].requests * 100) if e in by and by[e].requests else 0 for e in endpoints],
+            width,
+            label=name,
+        )
     for ax, title, unit in ((ax1, "p95 by endpoint", "ms"), (ax2, "failures by endpoint", "%")):
         ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(endpoints))])
         ax.set_xticklabels(endpoints, rotation=20, fontsize=7, ha="right")

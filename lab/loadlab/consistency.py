@@ -85,8 +85,10 @@ def partial_client_counts(endpoints: list[Endpoint]) -> Counts:
         if endpoint.key in CREATED_BY:
             table = CREATED_BY[endpoint.key]
             rows[table] = rows.get(table, 0) + endpoint.requests - endpoint.failures
-    return Counts(rows=rows, unknown="no verdict: the clients' statuses are unknown, their 201s are a lower bound "
-                                     "from Locust's last CSV")  # fmt: skip
+    return Counts(
+        rows=rows,
+        unknown="no verdict: the clients' statuses are unknown, their 201s are a lower bound from Locust's last CSV",
+    )
 
 
 def response_counts(responses: Iterable[tuple[str, int, str]]) -> Counts:
@@ -103,8 +105,9 @@ def response_counts(responses: Iterable[tuple[str, int, str]]) -> Counts:
     return counts
 
 
-def server_counts(api: Delta | None, rows_before: dict[str, int], rows_after: dict[str, int], why_unknown: str = ""
-                  ) -> Counts:  # fmt: skip
+def server_counts(
+    api: Delta | None, rows_before: dict[str, int], rows_after: dict[str, int], why_unknown: str = ""
+) -> Counts:
     """What the server counted: the API's counters between the two scrapes, rows added per table."""
     rows = {table: rows_after.get(table, 0) - rows_before.get(table, 0) for table in CREATED_BY.values()}
     if api is None or api.reset or why_unknown:
@@ -119,8 +122,10 @@ def check(clients: Counts | None, server: Counts | None) -> Consistency:
         return Consistency(problem="no verdict file: what the clients saw is unknown")
     if server is None:
         return Consistency(problem="the server's counts were not read")
-    checks = [CountCheck(ROWS, table, clients.rows.get(table, 0), server.rows.get(table))
-              for table in dict.fromkeys(CREATED_BY.values())]  # fmt: skip
+    checks = [
+        CountCheck(ROWS, table, clients.rows.get(table, 0), server.rows.get(table))
+        for table in dict.fromkeys(CREATED_BY.values())
+    ]
     if clients.unknown:  # only a lower bound of the 201s: enough to tell that no write was lost
         return Consistency(checks, problem=clients.unknown)
     unknown = server.unknown
@@ -128,11 +133,14 @@ def check(clients: Counts | None, server: Counts | None) -> Consistency:
     def counted(found: dict[str, int], key: str) -> int | None:
         return None if unknown else found.get(key, 0)
 
-    checks += [CountCheck(REASON_503, reason, clients.reasons_503.get(reason, 0),
-                          counted(server.reasons_503, reason), unknown)
-               for reason in (*OVERLOAD_REASONS, OTHER_503)]  # fmt: skip
-    checks += [CountCheck(STATUS, status, clients.statuses.get(status, 0), counted(server.statuses, status), unknown)
-               for status in STATUSES_CHECKED]  # fmt: skip
+    checks += [
+        CountCheck(REASON_503, reason, clients.reasons_503.get(reason, 0), counted(server.reasons_503, reason), unknown)
+        for reason in (*OVERLOAD_REASONS, OTHER_503)
+    ]
+    checks += [
+        CountCheck(STATUS, status, clients.statuses.get(status, 0), counted(server.statuses, status), unknown)
+        for status in STATUSES_CHECKED
+    ]
     return Consistency(checks)
 
 

@@ -98,39 +98,82 @@ def overload_drill(knee: int = overload.DEFAULT_KNEE) -> Drill:
     assert knee >= 1, "the knee must be at least 1 user"
     spike = overload.Spike(knee)
     return Drill(
-        "overload", f"{overload.SPIKE_FACTOR}x the knee ({spike.users} users) for {overload.SPIKE_SECONDS} s",
-        spike.inject, spike.recover, fault_seconds=overload.SPIKE_RAMP_SECONDS + overload.SPIKE_SECONDS + 5,
-        duration=85, users=knee,
-        checks=(overload.excess_shed_fast, overload.excess_gets_503_only, overload.api_sends_no_other_5xx,
-                overload.nothing_over_5s, overload.served_at_once_after, recovered_within(5), nothing_lost),
-        analyse_more=spike.analyse, cleanup=spike.stop,
-    )  # fmt: skip
+        "overload",
+        f"{overload.SPIKE_FACTOR}x the knee ({spike.users} users) for {overload.SPIKE_SECONDS} s",
+        spike.inject,
+        spike.recover,
+        fault_seconds=overload.SPIKE_RAMP_SECONDS + overload.SPIKE_SECONDS + 5,
+        duration=85,
+        users=knee,
+        checks=(
+            overload.excess_shed_fast,
+            overload.excess_gets_503_only,
+            overload.api_sends_no_other_5xx,
+            overload.nothing_over_5s,
+            overload.served_at_once_after,
+            recovered_within(5),
+            nothing_lost,
+        ),
+        analyse_more=spike.analyse,
+        cleanup=spike.stop,
+    )
 
 
 DRILLS: dict[str, Drill] = {
     d.name: d
     for d in (
-        Drill("redis-down", "Redis killed for 15 s, then started again", _kill_redis, _start_redis,
-              checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost),
-              analyse_more=cache_figures),
+        Drill(
+            "redis-down",
+            "Redis killed for 15 s, then started again",
+            _kill_redis,
+            _start_redis,
+            checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost),
+            analyse_more=cache_figures,
+        ),
         slow_drills.db_slow(),
         slow_drills.redis_slow(),
         disk_drill.disk_full(),
-        Drill("pgbouncer-restart", "PgBouncer restarted", _restart_pgbouncer, fault_seconds=0,
-              checks=(only_fast_503s, recovered_within(10), nothing_lost)),
-        Drill("postgres-restart", "Postgres restarted (fast shutdown)", _restart_postgres, fault_seconds=0,
-              checks=(only_fast_503s, recovered_within(10), nothing_lost)),
-        Drill("worker-loss", "one Locust worker killed with SIGKILL", _kill_worker, fault_seconds=0,
-              checks=(suspect_for_missing_worker, nothing_lost)),
-        Drill("api-sigterm", "the API gets SIGTERM under load and is started again", _restart_api, fault_seconds=0,
-              checks=(no_cut_off_requests, recovered_within(10), nothing_lost)),
+        Drill(
+            "pgbouncer-restart",
+            "PgBouncer restarted",
+            _restart_pgbouncer,
+            fault_seconds=0,
+            checks=(only_fast_503s, recovered_within(10), nothing_lost),
+        ),
+        Drill(
+            "postgres-restart",
+            "Postgres restarted (fast shutdown)",
+            _restart_postgres,
+            fault_seconds=0,
+            checks=(only_fast_503s, recovered_within(10), nothing_lost),
+        ),
+        Drill(
+            "worker-loss",
+            "one Locust worker killed with SIGKILL",
+            _kill_worker,
+            fault_seconds=0,
+            checks=(suspect_for_missing_worker, nothing_lost),
+        ),
+        Drill(
+            "api-sigterm",
+            "the API gets SIGTERM under load and is started again",
+            _restart_api,
+            fault_seconds=0,
+            checks=(no_cut_off_requests, recovered_within(10), nothing_lost),
+        ),
         # Killed after two of the master's CSV writes (every 10 s), so there are partial figures to save.
-        Drill("master-loss", "the Locust master killed with SIGKILL mid-run", _kill_master, fault_seconds=0,
-              inject_after=22, duration=35,
-              checks=(master_loss_reported, partial_results_saved, no_worker_left, nothing_lost)),
+        Drill(
+            "master-loss",
+            "the Locust master killed with SIGKILL mid-run",
+            _kill_master,
+            fault_seconds=0,
+            inject_after=22,
+            duration=35,
+            checks=(master_loss_reported, partial_results_saved, no_worker_left, nothing_lost),
+        ),
         overload_drill(),
     )
-}  # fmt: skip
+}
 
 
 def get(name: str, *, knee: int = overload.DEFAULT_KNEE) -> Drill:
@@ -144,9 +187,14 @@ def get(name: str, *, knee: int = overload.DEFAULT_KNEE) -> Drill:
 def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, quiet: bool = False) -> DrillOutcome:
     window = Window()
     done = {"injected": False, "recovered": drill.recover is None}
-    options = LoadOptions(**{**options.__dict__, "duration": max(options.duration, drill.duration),
-                             "users": drill.users or options.users,
-                             "scenario": drill.scenario or options.scenario})  # fmt: skip
+    options = LoadOptions(
+        **{
+            **options.__dict__,
+            "duration": max(options.duration, drill.duration),
+            "users": drill.users or options.users,
+            "scenario": drill.scenario or options.scenario,
+        }
+    )
     runs: list[LocustRun] = []
 
     def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
@@ -173,8 +221,17 @@ def run_drill(root: Path, preset: Preset, drill: Drill, options: LoadOptions, qu
         outcome_box.append(analyse(drill, result, window, stack.prometheus.url))
 
     try:
-        result = run_lab(root, preset, options, during=during, ended=lambda _: stop_own_load(), after=after,
-                         quiet=quiet, run_id=None, stack_options=drill.stack_options)  # fmt: skip
+        result = run_lab(
+            root,
+            preset,
+            options,
+            during=during,
+            ended=lambda _: stop_own_load(),
+            after=after,
+            quiet=quiet,
+            run_id=None,
+            stack_options=drill.stack_options,
+        )
     finally:
         stop_own_load()
     outcome = outcome_box[0] if outcome_box else DrillOutcome(drill, result, window, failed=["the run did not finish"])
@@ -206,7 +263,7 @@ def analyse(drill: Drill, result: RunResult, window: Window, prometheus: str) ->
         drill.analyse_more(outcome, prometheus)
     outcome.recovery_seconds = recovery(outcome.series["failures/s"], window.recovered_at or window.injected_at)
     draw_window(outcome, result.outdir / f"drill-{drill.name}.png")
-    return outcome  # fmt: skip
+    return outcome
 
 
 def api_errors_by_status(result: RunResult, prometheus: str) -> dict[str, float]:
@@ -217,8 +274,10 @@ def api_errors_by_status(result: RunResult, prometheus: str) -> dict[str, float]
         return {status: float(n) for status, n in server.statuses.items() if not status.startswith("2") and n}
     span = f"{max(1, int(result.ended_at - result.started_at) + 5)}s"
     expr = f'sum by (status) (increase(board_http_requests_total{{status!~"2.."}}[{span}]))'
-    return {row["metric"].get("status", "?"): round(float(row["value"][1]), 1)
-            for row in charts.query_instant(prometheus, expr, result.ended_at)}  # fmt: skip
+    return {
+        row["metric"].get("status", "?"): round(float(row["value"][1]), 1)
+        for row in charts.query_instant(prometheus, expr, result.ended_at)
+    }
 
 
 def _points(result: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -269,10 +328,22 @@ def summary_table(outcomes: list[DrillOutcome]) -> str:
         c = o.result.consistency
         lost = "0" if c and c.nothing_lost else "YES"
         unacked = str(c.unacknowledged) if c else "?"
-        rows.append([o.drill.name, "PASS" if o.passed else "FAIL", str(failures), statuses, rec,
-                     f"{o.slowest_ms:.0f}", lost, unacked])  # fmt: skip
-    lines = [f"diagnosis, {o.drill.name}: {o.result.diagnosis.headline if o.result.diagnosis else 'not made'}"
-             for o in outcomes]  # fmt: skip
+        rows.append(
+            [
+                o.drill.name,
+                "PASS" if o.passed else "FAIL",
+                str(failures),
+                statuses,
+                rec,
+                f"{o.slowest_ms:.0f}",
+                lost,
+                unacked,
+            ]
+        )
+    lines = [
+        f"diagnosis, {o.drill.name}: {o.result.diagnosis.headline if o.result.diagnosis else 'not made'}"
+        for o in outcomes
+    ]
     lines += [text_table(rows)]
     lines += [f"  {o.drill.name}: {p}" for o in outcomes for p in o.failed]
     lines += [f"  {o.drill.name}: " + ", ".join(f"{k} {v:g}" for k, v in o.extra.items()) for o in outcomes if o.extra]

@@ -22,8 +22,9 @@ from loadlab.services import Prometheus
 from loadlab.stack import rule_files
 
 
-def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | None = None,
-                  quiet: bool = False) -> RunResult:  # fmt: skip
+def run_elsewhere(
+    root: Path, url: str, options: LoadOptions, *, run_id: str | None = None, quiet: bool = False
+) -> RunResult:
     """Run one distributed test against `url` and return its result (its report written); leaves nothing running."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"--host {url!r}: give a URL, http://... or https://...")
@@ -37,24 +38,37 @@ def run_elsewhere(root: Path, url: str, options: LoadOptions, *, run_id: str | N
     machine = fingerprint.measure()
     started = time.time()
     load = options.to_json()
-    result = RunResult(run_id, str(outdir), {"name": "none (not the lab's API)", "path": ""}, load, started, started,
-                       machine=machine, versions=collect.versions(), target=url)  # fmt: skip
+    result = RunResult(
+        run_id,
+        str(outdir),
+        {"name": "none (not the lab's API)", "path": ""},
+        load,
+        started,
+        started,
+        machine=machine,
+        versions=collect.versions(),
+        target=url,
+    )
     exporter_port = free_port()
     prometheus = Prometheus(workdir, {"locust": [f"127.0.0.1:{exporter_port}"]}, rule_files=rule_files())
     try:
         say("starting prometheus")
         prometheus.start()
         run = LocustRun(workdir, outdir, url, options, exporter_port=exporter_port, run_id=run_id)
-        say(f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}, "
-            f"to {url}")  # fmt: skip
+        say(
+            f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}, "
+            f"to {url}"
+        )
         run.start()
         locust = run.wait(progress_printer(options, quiet))
         result.started_at, result.ended_at = locust.started_at, locust.ended_at
         result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
         collect.locust_outcome(result, run.files)
         if not run.files["csv_stats"].exists() and run.master is not None:
-            result.problems.append(f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log "
-                                   f"ends:\n{tail(run.master.log_path, 15)}")  # fmt: skip
+            result.problems.append(
+                f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log "
+                f"ends:\n{tail(run.master.log_path, 15)}"
+            )
         collect.chart_data(result, prometheus.url)
         # The API's and the data tier's charts have nothing to show here.
         result.charts = [c for c in result.charts if c.series]

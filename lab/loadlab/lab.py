@@ -35,10 +35,19 @@ def new_run_id(preset: Preset) -> str:
 
 
 def run_lab(
-    root: Path, preset: Preset, options: LoadOptions, *, run_id: str | None = None, keep: bool = False,
-    during: During | None = None, ended: Ended | None = None, after: After | None = None, quiet: bool = False,
-    machine: Machine | None = None, stack_options: Mapping[str, Any] | None = None,
-) -> RunResult:  # fmt: skip
+    root: Path,
+    preset: Preset,
+    options: LoadOptions,
+    *,
+    run_id: str | None = None,
+    keep: bool = False,
+    during: During | None = None,
+    ended: Ended | None = None,
+    after: After | None = None,
+    quiet: bool = False,
+    machine: Machine | None = None,
+    stack_options: Mapping[str, Any] | None = None,
+) -> RunResult:
     """Run one complete lab test and return its result (its report written); never leaves a process behind
     unless `keep`. `machine`: the fingerprint, when the caller took it already (else it is taken first).
     `stack_options`: more `Stack` arguments (a drill's delay proxies or small data disk)."""
@@ -62,13 +71,27 @@ def run_lab(
                 cpu_limit.close()
             raise
     started = time.time()
-    result = RunResult(run_id, str(outdir), preset.describe(), options.to_json(), started, started,
-                       machine=machine, versions=collect.versions())  # fmt: skip
+    result = RunResult(
+        run_id,
+        str(outdir),
+        preset.describe(),
+        options.to_json(),
+        started,
+        started,
+        machine=machine,
+        versions=collect.versions(),
+    )
     if cpu_limit is not None:
         result.cpu_limit = cpu_limit.describe()
         say(f"stack CPU quota: {result.cpu_limit['cpus']} CPUs (cgroup v{result.cpu_limit['version']})")
-    stack = Stack(workdir, preset, accounts=options.accounts, jwt_secret=secrets.token_urlsafe(48),
-                  cpu_limit=cpu_limit, **(stack_options or {}))  # fmt: skip
+    stack = Stack(
+        workdir,
+        preset,
+        accounts=options.accounts,
+        jwt_secret=secrets.token_urlsafe(48),
+        cpu_limit=cpu_limit,
+        **(stack_options or {}),
+    )
     try:
         with stack:
             try:
@@ -76,8 +99,9 @@ def run_lab(
                 assert stack.api is not None and stack.api.process is not None
                 before = stack.row_counts()
                 api_before, api_pid = api_counts.scrape(stack.api.metrics_url), stack.api.process.pid
-                run = LocustRun(workdir, outdir, stack.api.url, options, exporter_port=stack.locust_exporter_port,
-                                run_id=run_id)  # fmt: skip
+                run = LocustRun(
+                    workdir, outdir, stack.api.url, options, exporter_port=stack.locust_exporter_port, run_id=run_id
+                )
                 say(
                     f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}"
                 )
@@ -90,8 +114,10 @@ def run_lab(
                 result.started_at, result.ended_at = locust.started_at, locust.ended_at
                 result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
                 if locust.exit_code is not None and locust.exit_code < 0:
-                    result.problems.append(f"the Locust master was killed (signal {-locust.exit_code}) before the "
-                                           "end: the figures are partial (its last CSV write, every 10 s)")  # fmt: skip
+                    result.problems.append(
+                        f"the Locust master was killed (signal {-locust.exit_code}) before the "
+                        "end: the figures are partial (its last CSV write, every 10 s)"
+                    )
                 if ended is not None:
                     ended(stack)
                 api_delta, why_unknown = _api_delta(stack, api_before, api_pid)
@@ -132,15 +158,18 @@ def _api_delta(stack: Stack, before: api_counts.Snapshot, pid: int | None) -> tu
 def _collect(result: RunResult, run: LocustRun, stack: Stack) -> None:
     collect.locust_outcome(result, run.files)
     if not run.files["csv_stats"].exists() and run.master is not None:
-        result.problems.append(f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log ends:\n"
-                               + tail(run.master.log_path, 15))  # fmt: skip
+        result.problems.append(
+            f"the Locust master wrote no stats (exit {result.locust_exit_code}); its log ends:\n"
+            + tail(run.master.log_path, 15)
+        )
     if stack.prometheus is not None:
         collect.server_figures(result, stack.prometheus.url)
         collect.chart_data(result, stack.prometheus.url)
 
 
-def _ticker(during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter,
-            demands: demand.DemandMeter) -> Callable[[float], None]:  # fmt: skip
+def _ticker(
+    during: During | None, stack: Stack, run: LocustRun, meter: CpuMeter, demands: demand.DemandMeter
+) -> Callable[[float], None]:
     def tick(elapsed: float) -> None:
         meter.read(_cpu_roots(stack, run))
         demands.read(_loops(stack, run))

@@ -138,12 +138,23 @@ class Spike:
     def inject(self, stack: Stack, base: LocustRun) -> None:
         assert stack.api is not None
         self.probe = ShedProbe(stack.api.url, base.options.accounts).start()
-        options = LoadOptions(users=self.users, spawn_rate=max(1.0, self.users / SPIKE_RAMP_SECONDS),
-                              duration=SPIKE_RAMP_SECONDS + SPIKE_SECONDS, workers=SPIKE_WORKERS, scenario="seed",
-                              accounts=base.options.accounts)  # fmt: skip
+        options = LoadOptions(
+            users=self.users,
+            spawn_rate=max(1.0, self.users / SPIKE_RAMP_SECONDS),
+            duration=SPIKE_RAMP_SECONDS + SPIKE_SECONDS,
+            workers=SPIKE_WORKERS,
+            scenario="seed",
+            accounts=base.options.accounts,
+        )
         workdir = base.workdir / "spike"
-        self.run = LocustRun(workdir, base.outdir / "spike", stack.api.url, options, exporter_port=free_port(),
-                             run_id=f"{base.run_id}-spike").start()  # fmt: skip
+        self.run = LocustRun(
+            workdir,
+            base.outdir / "spike",
+            stack.api.url,
+            options,
+            exporter_port=free_port(),
+            run_id=f"{base.run_id}-spike",
+        ).start()
         for process in (self.run.master, *self.run.workers, base.master, *base.workers):
             if process is not None and process.pid is not None:
                 os.setpriority(os.PRIO_PROCESS, process.pid, SPIKE_NICE)
@@ -197,8 +208,10 @@ class Spike:
             end,
         )
         extra["api_over_5s"] = round(float(slow[0]["value"][1]), 1) if slow else -1.0
-        for label, expr in (("API 503/s", 'sum(rate(board_http_requests_total{status="503"}[2s]))'),
-                            ("API 2xx/s", 'sum(rate(board_http_requests_total{status=~"2.."}[2s]))')):  # fmt: skip
+        for label, expr in (
+            ("API 503/s", 'sum(rate(board_http_requests_total{status="503"}[2s]))'),
+            ("API 2xx/s", 'sum(rate(board_http_requests_total{status=~"2.."}[2s]))'),
+        ):
             result = charts.query_range(prometheus, expr, start, end, 1.0)
             outcome.series[label] = [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
@@ -210,8 +223,9 @@ class Spike:
             if result.consistency is not None:
                 result.consistency.problem = "the spike wrote no verdict: what its clients saw is unknown"
             return
-        spike = consistency.client_counts(read_endpoints(self.run.files["csv_stats"], verdict),
-                                          read_failures(self.run.files["csv_failures"]))  # fmt: skip
+        spike = consistency.client_counts(
+            read_endpoints(self.run.files["csv_stats"], verdict), read_failures(self.run.files["csv_failures"])
+        )
         probe = consistency.response_counts(self.probe.responses() if self.probe is not None else [])
         consistency.recheck(result, spike.plus(probe))
 

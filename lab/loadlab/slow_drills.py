@@ -49,8 +49,10 @@ def pool_figures(outcome: DrillOutcome, prometheus: str) -> None:
     if not window.injected_at:
         return
     during = f"{max(1, int(window.recovered_at - window.injected_at))}s"
-    for label, expr in (("pool_in_use", "sum(board_db_pool_connections_in_use)"),
-                        ("pgbouncer_waiting", "sum(pgbouncer_pools_client_waiting_connections)")):  # fmt: skip
+    for label, expr in (
+        ("pool_in_use", "sum(board_db_pool_connections_in_use)"),
+        ("pgbouncer_waiting", "sum(pgbouncer_pools_client_waiting_connections)"),
+    ):
         outcome.extra[f"{label}_max_before"] = scalar(
             prometheus, f"max_over_time(({expr})[{BEFORE_SECONDS}s:1s])", window.injected_at
         )
@@ -66,9 +68,11 @@ def pools_fill_up(outcome: DrillOutcome) -> str | None:
         return None
     if x.get("pgbouncer_waiting_max_during", 0) > x.get("pgbouncer_waiting_max_before", 0):
         return None
-    return (f"the pools did not fill up: in use {x.get('pool_in_use_max_before')} -> "
-            f"{x.get('pool_in_use_max_during')}, PgBouncer waiting {x.get('pgbouncer_waiting_max_before')} -> "
-            f"{x.get('pgbouncer_waiting_max_during')}")  # fmt: skip
+    return (
+        f"the pools did not fill up: in use {x.get('pool_in_use_max_before')} -> "
+        f"{x.get('pool_in_use_max_during')}, PgBouncer waiting {x.get('pgbouncer_waiting_max_before')} -> "
+        f"{x.get('pgbouncer_waiting_max_during')}"
+    )
 
 
 def pool_timeout(outcome: DrillOutcome) -> float:
@@ -117,20 +121,34 @@ def db_figures(outcome: DrillOutcome, prometheus: str) -> None:
 
 def db_slow() -> Drill:
     return Drill(
-        "db-slow", f"every Postgres round trip {DB_DELAY_SECONDS * 1000:.0f} ms slower for {DB_FAULT_SECONDS} s",
-        _delay("postgres", DB_DELAY_SECONDS), _delay("postgres", 0.0), fault_seconds=DB_FAULT_SECONDS, duration=45,
-        users=DB_USERS, scenario="write-heavy", stack_options={"delayed": ("postgres",)},
-        checks=(pools_fill_up, api_sends_no_5xx_but_503, nothing_waits_past_the_pool_timeout, recovered_within(10),
-                nothing_lost),
+        "db-slow",
+        f"every Postgres round trip {DB_DELAY_SECONDS * 1000:.0f} ms slower for {DB_FAULT_SECONDS} s",
+        _delay("postgres", DB_DELAY_SECONDS),
+        _delay("postgres", 0.0),
+        fault_seconds=DB_FAULT_SECONDS,
+        duration=45,
+        users=DB_USERS,
+        scenario="write-heavy",
+        stack_options={"delayed": ("postgres",)},
+        checks=(
+            pools_fill_up,
+            api_sends_no_5xx_but_503,
+            nothing_waits_past_the_pool_timeout,
+            recovered_within(10),
+            nothing_lost,
+        ),
         analyse_more=db_figures,
-    )  # fmt: skip
+    )
 
 
 def redis_slow() -> Drill:
     return Drill(
-        "redis-slow", f"Redis answers {REDIS_DELAY_SECONDS * 1000:.0f} ms late for {REDIS_FAULT_SECONDS} s",
-        _delay("redis", REDIS_DELAY_SECONDS), _delay("redis", 0.0), fault_seconds=REDIS_FAULT_SECONDS,
+        "redis-slow",
+        f"Redis answers {REDIS_DELAY_SECONDS * 1000:.0f} ms late for {REDIS_FAULT_SECONDS} s",
+        _delay("redis", REDIS_DELAY_SECONDS),
+        _delay("redis", 0.0),
+        fault_seconds=REDIS_FAULT_SECONDS,
         stack_options={"delayed": ("redis",)},
         checks=(no_failures_on("/posts/"), cache_errors_counted_then_hits_return, nothing_lost),
         analyse_more=cache_figures,
-    )  # fmt: skip
+    )

@@ -44,30 +44,111 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--scenario", "LOADLAB_SCENARIO", str, DEFAULT_SCENARIO, "NAME", f"Task mix: {', '.join(SCENARIOS)}",
-           SUITE, tuple(SCENARIOS), in_web_ui=True),
-    Option("--shape", "LOADLAB_SHAPE", str, "constant", "SHAPE",
-           "constant (-u/-r/-t as usual), step, or capacity (steps up until the SLO breaks)", SUITE, SHAPES),
+    Option(
+        "--scenario",
+        "LOADLAB_SCENARIO",
+        str,
+        DEFAULT_SCENARIO,
+        "NAME",
+        f"Task mix: {', '.join(SCENARIOS)}",
+        SUITE,
+        tuple(SCENARIOS),
+        in_web_ui=True,
+    ),
+    Option(
+        "--shape",
+        "LOADLAB_SHAPE",
+        str,
+        "constant",
+        "SHAPE",
+        "constant (-u/-r/-t as usual), step, or capacity (steps up until the SLO breaks)",
+        SUITE,
+        SHAPES,
+    ),
     Option("--step-users", "LOADLAB_STEP_USERS", int, 10, "N", "Users added per step (step, capacity)", SUITE),
-    Option("--step-interval", "LOADLAB_STEP_INTERVAL", float, 10.0, "SECONDS",
-           "Seconds per step (step, capacity); >= 10 keeps step windows accurate", SUITE),
-    Option("--account-count", "LOADLAB_ACCOUNT_COUNT", int, 3, "N",
-           "Log in as a random user1..userN / pass1..passN (as `board seed-users --count N`)", SUITE, in_web_ui=True),
-    Option("--thresholds", "LOADLAB_THRESHOLDS", str, "", "PATH", "SLO thresholds: YAML/JSON file, or inline '{...}'",
-           PLUGIN),
-    Option("--verdict-file", "LOADLAB_VERDICT_FILE", str, "", "PATH",
-           "Write the verdict JSON here (master or standalone)", PLUGIN),
-    Option("--exporter-port", "LOADLAB_EXPORTER_PORT", int, 0, "PORT",
-           "Serve Prometheus /metrics here (master or standalone, never workers); 0 = off", PLUGIN),
-    Option("--exporter-host", "LOADLAB_EXPORTER_HOST", str, "127.0.0.1", "HOST",
-           "Exporter interface (0.0.0.0 in a pod)", PLUGIN),
-    Option("--exporter-linger", "LOADLAB_EXPORTER_LINGER", float, 0.0, "SECONDS",
-           "Keep serving the final metrics this long after the verdict, for a last scrape", PLUGIN),
-    Option("--run-id", "LOADLAB_RUN_ID", str, "", "ID",
-           "Run id of locust_run_info and the verdict (default: start time)", PLUGIN),
-    Option("--web-username", "LOADLAB_WEB_USERNAME", str, "admin", "NAME",
-           "User name of the web UI's login page (--web-login; the password comes from LOADLAB_WEB_PASSWORD)", PLUGIN),
-)  # fmt: skip
+    Option(
+        "--step-interval",
+        "LOADLAB_STEP_INTERVAL",
+        float,
+        10.0,
+        "SECONDS",
+        "Seconds per step (step, capacity); >= 10 keeps step windows accurate",
+        SUITE,
+    ),
+    Option(
+        "--account-count",
+        "LOADLAB_ACCOUNT_COUNT",
+        int,
+        3,
+        "N",
+        "Log in as a random user1..userN / pass1..passN (as `board seed-users --count N`)",
+        SUITE,
+        in_web_ui=True,
+    ),
+    Option(
+        "--thresholds",
+        "LOADLAB_THRESHOLDS",
+        str,
+        "",
+        "PATH",
+        "SLO thresholds: YAML/JSON file, or inline '{...}'",
+        PLUGIN,
+    ),
+    Option(
+        "--verdict-file",
+        "LOADLAB_VERDICT_FILE",
+        str,
+        "",
+        "PATH",
+        "Write the verdict JSON here (master or standalone)",
+        PLUGIN,
+    ),
+    Option(
+        "--exporter-port",
+        "LOADLAB_EXPORTER_PORT",
+        int,
+        0,
+        "PORT",
+        "Serve Prometheus /metrics here (master or standalone, never workers); 0 = off",
+        PLUGIN,
+    ),
+    Option(
+        "--exporter-host",
+        "LOADLAB_EXPORTER_HOST",
+        str,
+        "127.0.0.1",
+        "HOST",
+        "Exporter interface (0.0.0.0 in a pod)",
+        PLUGIN,
+    ),
+    Option(
+        "--exporter-linger",
+        "LOADLAB_EXPORTER_LINGER",
+        float,
+        0.0,
+        "SECONDS",
+        "Keep serving the final metrics this long after the verdict, for a last scrape",
+        PLUGIN,
+    ),
+    Option(
+        "--run-id",
+        "LOADLAB_RUN_ID",
+        str,
+        "",
+        "ID",
+        "Run id of locust_run_info and the verdict (default: start time)",
+        PLUGIN,
+    ),
+    Option(
+        "--web-username",
+        "LOADLAB_WEB_USERNAME",
+        str,
+        "admin",
+        "NAME",
+        "User name of the web UI's login page (--web-login; the password comes from LOADLAB_WEB_PASSWORD)",
+        PLUGIN,
+    ),
+)
 BY_FLAG = {o.flag: o for o in OPTIONS}
 
 
@@ -98,15 +179,17 @@ def add_options(parser: Any, scope: str, owned: Owned | None = None) -> None:
     Locust's own. A flag the parser already has (a locustfile's own option) is left to it; a locustfile that
     adds one of ours later takes it over (conflict_handler "resolve") instead of failing to start."""
     title = "board-loadlab plugin" if scope == PLUGIN else "board-loadlab load suite"
-    group = parser.add_argument_group(title, "Exporter, verdict, web login" if scope == PLUGIN else
-                                      "Scenarios and load shapes of the board's users")  # fmt: skip
+    group = parser.add_argument_group(
+        title, "Exporter, verdict, web login" if scope == PLUGIN else "Scenarios and load shapes of the board's users"
+    )
     taken = getattr(parser, "_option_string_actions", {})
     for o in of_scope(scope):
         if o.flag in taken:
             logger.warning(f"{o.flag} is already an option of the locustfile: board-loadlab leaves it alone")
             continue
-        action = group.add_argument(o.flag, type=o.type, default=o.default, metavar=o.metavar, env_var=o.env,
-                                    help=o.help, choices=o.choices)  # fmt: skip
+        action = group.add_argument(
+            o.flag, type=o.type, default=o.default, metavar=o.metavar, env_var=o.env, help=o.help, choices=o.choices
+        )
         # A group's add_argument bypasses LocustArgumentParser's, which sets these web-UI attributes.
         action.include_in_web_ui = o.in_web_ui
         action.is_secret = action.is_required = action.is_multiple = False
@@ -124,5 +207,11 @@ def add_lab_arguments(group: Any, flags: tuple[str, ...]) -> None:
     ``LOADLAB_*`` variable is read in two places."""
     for flag in flags:
         o = BY_FLAG[flag]
-        group.add_argument(o.flag, type=o.type, default=None, metavar=o.metavar, choices=o.choices,
-                           help=f"{o.help} (default: {o.env}, else {o.default!r})")  # fmt: skip
+        group.add_argument(
+            o.flag,
+            type=o.type,
+            default=None,
+            metavar=o.metavar,
+            choices=o.choices,
+            help=f"{o.help} (default: {o.env}, else {o.default!r})",
+        )

@@ -39,76 +39,107 @@ LIVE_SUM: Final = "livesum"
 class Metrics:
     """Every metric one API process exports; `process` (0..N-1) labels the per-process series."""
 
-    def __init__(
-        self, *, bcrypt_rounds: int, hash_in_executor: bool, cache_enabled: bool, process: str = "0"
-    ) -> None:  # fmt: skip
+    def __init__(self, *, bcrypt_rounds: int, hash_in_executor: bool, cache_enabled: bool, process: str = "0") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.process = process
         self._live: list[tuple[Gauge, Callable[[], float]]] = []
         r = self.registry
         self.http_requests = Counter(
-            "board_http_requests_total", "HTTP requests by method, route template and status",
-            ["method", "route", "status"], registry=r,
-        )  # fmt: skip
+            "board_http_requests_total",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
         self.http_duration = Histogram(
-            "board_http_request_duration_seconds", "HTTP request duration by route template",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_http_request_duration_seconds",
+            "HTTP request duration by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.http_in_flight = Gauge(
             "board_http_requests_in_flight", "HTTP requests being served", registry=r, multiprocess_mode=LIVE_SUM
         )
         self.pool_wait = Histogram(
-            "board_db_pool_checkout_wait_seconds", "Time spent waiting for a DB pool checkout",
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_db_pool_checkout_wait_seconds",
+            "Time spent waiting for a DB pool checkout",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.pool_timeouts = Counter("board_db_pool_checkout_timeouts", "DB pool checkouts that timed out", registry=r)
         self.executor_wait = Histogram(
-            "board_executor_wait_seconds", "Time a bcrypt task waited in the queue before a worker took it",
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_executor_wait_seconds",
+            "Time a bcrypt task waited in the queue before a worker took it",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.executor_task = Histogram(
-            "board_executor_task_duration_seconds", "bcrypt task run time by task",
-            ["task"], buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_executor_task_duration_seconds",
+            "bcrypt task run time by task",
+            ["task"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.executor_rejections = Counter(
             "board_executor_rejections", "bcrypt tasks refused because the queue was full", registry=r
         )
         self.gc_pause = Histogram(
-            "board_gc_pause_seconds", "Garbage collections (each stops the event loop) by generation",
-            ["generation"], buckets=GC_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_gc_pause_seconds",
+            "Garbage collections (each stops the event loop) by generation",
+            ["generation"],
+            buckets=GC_BUCKETS,
+            registry=r,
+        )
         self.loop_lag = Histogram(
-            "board_event_loop_lag_seconds", "How late the event loop ran a timer due every tick, by process",
-            ["process"], buckets=LAG_BUCKETS, registry=r,
-        ).labels(process)  # fmt: skip
+            "board_event_loop_lag_seconds",
+            "How late the event loop ran a timer due every tick, by process",
+            ["process"],
+            buckets=LAG_BUCKETS,
+            registry=r,
+        ).labels(process)
         self.loop_cpu = Counter(
-            "board_event_loop_cpu_seconds", "CPU time of the event loop's thread, by process (1 s/s = a full core)",
-            ["process"], registry=r,
-        ).labels(process)  # fmt: skip
+            "board_event_loop_cpu_seconds",
+            "CPU time of the event loop's thread, by process (1 s/s = a full core)",
+            ["process"],
+            registry=r,
+        ).labels(process)
         self.process_cpu = Counter(
-            "board_process_cpu_seconds", "CPU time of the whole process (bcrypt threads included), by process",
-            ["process"], registry=r,
-        ).labels(process)  # fmt: skip
+            "board_process_cpu_seconds",
+            "CPU time of the whole process (bcrypt threads included), by process",
+            ["process"],
+            registry=r,
+        ).labels(process)
         self.cache_lookups = Counter("board_cache_lookups", "Post-list cache lookups by result", ["result"], registry=r)
         self.redis_duration = Histogram(
-            "board_cache_redis_duration_seconds", "Redis round trips of the cache by operation",
-            ["operation"], buckets=REDIS_BUCKETS, registry=r,
-        )  # fmt: skip
+            "board_cache_redis_duration_seconds",
+            "Redis round trips of the cache by operation",
+            ["operation"],
+            buckets=REDIS_BUCKETS,
+            registry=r,
+        )
         self.redis_errors = Counter(
-            "board_cache_redis_errors", "Redis operations of the cache that failed (the cache then fails open)",
-            ["operation"], registry=r,
-        )  # fmt: skip
+            "board_cache_redis_errors",
+            "Redis operations of the cache that failed (the cache then fails open)",
+            ["operation"],
+            registry=r,
+        )
         self.overload = Counter(
             "board_overload_rejections", "503 responses sent because of overload, by reason", ["reason"], registry=r
         )
         self.login_throttle = Counter(
-            "board_login_throttle", "Logins refused with 429 (by the limit they hit) and throttle checks that failed "
-            "open because Redis did not answer", ["outcome"], registry=r,
-        )  # fmt: skip
+            "board_login_throttle",
+            "Logins refused with 429 (by the limit they hit) and throttle checks that failed "
+            "open because Redis did not answer",
+            ["outcome"],
+            registry=r,
+        )
         self.info = Gauge(
-            "board_info", "Build and configuration of this API instance",
-            ["version", "bcrypt_rounds", "hash_in_executor", "cache_enabled"], registry=r, multiprocess_mode="max",
-        )  # fmt: skip
+            "board_info",
+            "Build and configuration of this API instance",
+            ["version", "bcrypt_rounds", "hash_in_executor", "cache_enabled"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.info.labels(
             __version__, str(bcrypt_rounds), str(hash_in_executor).lower(), str(cache_enabled).lower()
         ).set(1)
