@@ -21,15 +21,20 @@ def cgroup_files(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path
 
 
 def test_no_quota_anywhere(tmp_path: Path) -> None:
-    proc, root = cgroup_files(tmp_path, {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"},
-                              "1:cpu:/\n0::/\n")  # fmt: skip
+    proc, root = cgroup_files(
+        tmp_path, {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, "1:cpu:/\n0::/\n"
+    )
     assert fingerprint.cpu_quota(proc, root) == (None, "none")
 
 
 def test_a_v1_quota_on_a_parent_cgroup_applies(tmp_path: Path) -> None:
     """`loadlab --cpus 1.4` on a v1 machine: the stack's cgroup under the cpu controller's mount."""
-    files = {"cpu/loadlab/cpu.cfs_quota_us": "140000\n", "cpu/loadlab/cpu.cfs_period_us": "100000\n",
-             "cpu/loadlab/run/cpu.cfs_quota_us": "-1\n", "cpu/loadlab/run/cpu.cfs_period_us": "100000\n"}  # fmt: skip
+    files = {
+        "cpu/loadlab/cpu.cfs_quota_us": "140000\n",
+        "cpu/loadlab/cpu.cfs_period_us": "100000\n",
+        "cpu/loadlab/run/cpu.cfs_quota_us": "-1\n",
+        "cpu/loadlab/run/cpu.cfs_period_us": "100000\n",
+    }
     proc, root = cgroup_files(tmp_path, files, "2:cpuacct:/\n1:cpu:/loadlab/run\n")
     cpus, where = fingerprint.cpu_quota(proc, root)
     assert cpus == 1.4
@@ -50,9 +55,11 @@ def test_the_timings_are_taken() -> None:
 
 def test_the_fingerprint_line_names_every_figure() -> None:
     machine = fingerprint.Machine(2, 1.4, "AMD EPYC", "1.4 CPUs (/sys/fs/cgroup/cpu/loadlab)", 76.2, 848.4, 0.31)
-    assert machine_line(machine) == ("machine: AMD EPYC, 2 cores (1.4 usable, quota 1.4 CPUs (/sys/fs/cgroup/cpu/"
-                                     "loadlab)); bcrypt cost-10 verify 76 ms, Python loop 848 ms; load average "
-                                     "0.31")  # fmt: skip
+    assert machine_line(machine) == (
+        "machine: AMD EPYC, 2 cores (1.4 usable, quota 1.4 CPUs (/sys/fs/cgroup/cpu/"
+        "loadlab)); bcrypt cost-10 verify 76 ms, Python loop 848 ms; load average "
+        "0.31"
+    )
 
 
 def test_under_a_cpu_quota_the_fingerprint_says_so(tmp_path: Path) -> None:
