@@ -20,6 +20,7 @@ from pathlib import Path
 
 import bcrypt
 
+from board.cpus import CGROUP_ROOT, PROC_SELF_CGROUP, cpu_quota_where
 from loadlab.cpulimit import CpuLimit
 from loadlab.result import Machine
 
@@ -27,7 +28,6 @@ BCRYPT_COST = 10
 BCRYPT_VERIFIES = 5
 #: `for i in range(LOOP_N): total += i * i`: 848 ms on the machine issue 13 was measured on.
 LOOP_N = 10_000_000
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Generous: about 1.5 s of one core, under a quota that may be a fraction of one.
 CHILD_TIMEOUT = 120.0
 
@@ -61,56 +61,10 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_quota(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = CGROUP_ROOT) -> tuple[float | None, str]:
-    """The tightest CPU quota on this process's cgroup or its ancestors: (CPUs, where it was read), or (None, "none").
-
-    cgroup v2: `cpu.max` ("max 100000" or "140000 100000"); v1: `cpu.cfs_quota_us` / `cpu.cfs_period_us` under the
-    `cpu` controller's mount.
-    """
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except OSError:
-        return None, "none (no /proc/self/cgroup)"
-    found: list[tuple[float, str]] = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":  # v2, mounted at the root or (hybrid) at unified/
-            bases = [root, root / "unified"]
-            read = _v2_quota
-        elif "cpu" in controllers.split(","):
-            bases = [root / controllers, root / "cpu", root / "cpu,cpuacct"]
-            read = _v1_quota
-        else:
-            continue
-        for base in bases:
-            folder = base / path.lstrip("/")
-            while folder.is_relative_to(base):
-                if (quota := read(folder)) is not None:
-                    found.append((quota, str(folder)))
-                if folder == base:
-                    break
-                folder = folder.parent
-    if not found:
-        return None, "none"
-    cpus, where = min(found)
-    return cpus, f"{cpus:g} CPUs ({where})"
-
-
-def _v2_quota(folder: Path) -> float | None:
-    try:
-        quota, period = (folder / "cpu.max").read_text().split()
-    except (OSError, ValueError):
-        return None
-    return None if quota == "max" else int(quota) / int(period)
-
-
-def _v1_quota(folder: Path) -> float | None:
-    try:
-        quota = int((folder / "cpu.cfs_quota_us").read_text())
-        period = int((folder / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return None if quota < 0 else quota / period
+def cpu_quota(proc_cgroup: Path = PROC_SELF_CGROUP, root: Path = CGROUP_ROOT) -> tuple[float | None, str]:
+    """The tightest CPU quota on this process's cgroup or its ancestors: (CPUs, where it was read), or (None, "none");
+    read as the API reads its own (`board.cpus`)."""
+    return cpu_quota_where(root, proc_cgroup)
 
 
 def measure() -> Machine:

@@ -20,29 +20,40 @@ def affinity_cpus() -> int:
 
 
 def cpu_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> float | None:
-    """The tightest CPU quota (in CPUs) on this process's cgroup and its ancestors, or None when unlimited.
+    """The tightest CPU quota (in CPUs) on this process's cgroup and its ancestors, or None when unlimited."""
+    return cpu_quota_where(root, proc_cgroup)[0]
 
-    Reads the path each hierarchy gives in /proc/self/cgroup: cgroup v2 (`0::/path`, `cpu.max`) and the v1 `cpu`
-    controller (`N:cpu,cpuacct:/path`, `cpu.cfs_quota_us` / `cpu.cfs_period_us`). A container with its own cgroup
-    namespace sees `/`, which is the mount's root: its own limit.
+
+def cpu_quota_where(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> tuple[float | None, str]:
+    """`cpu_quota` and where it was read: (1.4, "1.4 CPUs (/sys/fs/cgroup/...)"), or (None, "none").
+
+    Reads the path each hierarchy gives in /proc/self/cgroup: cgroup v2 (`0::/path`, `cpu.max`, at the root or, on
+    a hybrid host, under unified/) and the v1 `cpu` controller (`N:cpu,cpuacct:/path`, `cpu.cfs_quota_us` /
+    `cpu.cfs_period_us`). A container with its own cgroup namespace sees `/`, which is the mount's root: its own limit.
     """
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
-        return None
-    quotas: list[float] = []
+        return None, f"none (no {proc_cgroup})"
+    found: list[tuple[float, str]] = []
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "":
-            quotas += _quotas(root, path, _v2_quota)
+            bases, read = [root, root / "unified"], _v2_quota
         elif "cpu" in controllers.split(","):
             # Mounted as `cpu,cpuacct` on some systems, as `cpu` (or both, one a link) on others.
-            for mount in {root / controllers, root / "cpu"}:
-                quotas += _quotas(mount, path, _v1_quota)
-    return min(quotas) if quotas else None
+            bases, read = [root / controllers, root / "cpu", root / "cpu,cpuacct"], _v1_quota
+        else:
+            continue
+        for base in dict.fromkeys(bases):
+            found += _quotas(base, path, read)
+    if not found:
+        return None, "none"
+    cpus, where = min(found)
+    return cpus, f"{cpus:g} CPUs ({where})"
 
 
-def _quotas(mount: Path, path: str, read: Callable[[Path], float | None]) -> list[float]:
+def _quotas(mount: Path, path: str, read: Callable[[Path], float | None]) -> list[tuple[float, str]]:
     found = []
     folder = mount / path.lstrip("/")
     for candidate in [folder, *folder.parents]:
@@ -50,7 +61,7 @@ def _quotas(mount: Path, path: str, read: Callable[[Path], float | None]) -> lis
             break
         quota = read(candidate)
         if quota is not None:
-            found.append(quota)
+            found.append((quota, str(candidate)))
     return found
 
 
