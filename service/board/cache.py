@@ -51,6 +51,25 @@ REDIS_TIMEOUT_SECONDS = 0.5
 REDIS_MAX_CONNECTIONS = 128
 # The errors a broken or unreachable Redis raises through redis-py.
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def fail_fast_redis(url: str, max_connections: int) -> Redis:
+    """A Redis client that fails fast so its callers fail open: one short timeout for everything, no retries.
+
+    Blocking pool: a burst beyond `max_connections` waits briefly for a connection instead of raising, which
+    would trip a breaker although Redis is fine.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return Redis.from_pool(pool)
+
+
 #: Where `FirstPageFastPath` leaves a miss's lookup for the route, so the route does not ask Redis again.
 SCOPE_KEY = "board.first_page"
 
@@ -144,17 +163,7 @@ class FirstPage:
         self._metrics = metrics
         self._redis: Redis | None = None
         if self.enabled:
-            # Blocking pool: a burst beyond max_connections waits briefly for a connection instead of
-            # raising, which would trip the breaker although Redis is fine. No retries: fail fast, fail open.
-            pool = BlockingConnectionPool.from_url(
-                redis_url,
-                max_connections=REDIS_MAX_CONNECTIONS,
-                timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self._redis = Redis.from_pool(pool)
+            self._redis = fail_fast_redis(redis_url, REDIS_MAX_CONNECTIONS)
             self._store = self._redis.register_script(STORE)
             self._add = self._redis.register_script(ADD)
             self._reset = self._redis.register_script(RESET)

@@ -19,11 +19,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
-from board.cache import BREAKER_OPEN_SECONDS, REDIS_ERRORS, REDIS_TIMEOUT_SECONDS
+from board.cache import BREAKER_OPEN_SECONDS, REDIS_ERRORS, fail_fast_redis
 from board.errors import TooManyFailedLogins
 from board.metrics import Metrics
 
@@ -60,15 +58,7 @@ class LoginThrottle:
         self._open_until = 0.0
         self._redis: Redis | None = None
         if self.enabled:
-            pool = BlockingConnectionPool.from_url(
-                redis_url,
-                max_connections=REDIS_MAX_CONNECTIONS,
-                timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self._redis = Redis.from_pool(pool)
+            self._redis = fail_fast_redis(redis_url, REDIS_MAX_CONNECTIONS)
             self._count = self._redis.register_script(COUNT_FAILURE)
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
