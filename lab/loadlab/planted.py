@@ -54,6 +54,7 @@ CASES: tuple[Case, ...] = (
     Case("pgbouncer-pool", diagnosis.PGBOUNCER, "read-heavy", users=40, delays={"postgres": 0.05}),
     Case("executor", diagnosis.EXECUTOR, "login-storm", users=10),
     Case("api-cpu", diagnosis.API_CPU, "bare", users=10, workers=2, cpus="chart"),
+    Case("postgres-cpu", diagnosis.POSTGRES_CPU, "cached-list", users=15, workers=2, cpus="chart"),
     Case("generator", diagnosis.GENERATOR, None, users=20, workers=1, locustfile="generator_locustfile.py"),
     Case("redis-slow", diagnosis.REDIS, "cached-list", users=10, delays={"redis": 0.05}),
 )
