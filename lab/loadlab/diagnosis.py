@@ -352,6 +352,10 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
                     f"data tier or the generator): an event loop wanted a CPU {peak} of the time but used "
                     f"{used:.2f} cores; the rest it waited for a CPU others held")  # fmt: skip
     if key in ("api_loop_cpu", "api_process_cpu", "api_loop_demand"):
+        if env.get("BOARD_HASH_IN_EXECUTOR", "true") == "false":
+            return (f"hash in the executor (BOARD_HASH_IN_EXECUTOR=true, now false): bcrypt at cost "
+                    f"{env.get('BOARD_BCRYPT_ROUNDS', '12')} runs on the event loop, which peaked at {peak}, and every "
+                    "other request waits for it")  # fmt: skip
         spare = setup.api_cpus - setup.processes
         if spare >= 1:
             return (f"more API processes (`api.workers` / BOARD_WORKERS, now {setup.processes}): the API may use "

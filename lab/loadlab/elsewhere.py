@@ -14,7 +14,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadlab import collect, fingerprint, report
+from loadlab import collect, demand, diagnosis, fingerprint, report
+from loadlab.cpumeter import LOAD_GENERATOR
 from loadlab.loadtest import LoadOptions, LocustRun, announcer, describe, progress_printer, raise_interrupt
 from loadlab.process import free_port, tail
 from loadlab.result import RunResult
@@ -59,8 +60,13 @@ def run_elsewhere(
             f"load: {options.users} users, {options.workers} workers, {options.duration} s, {describe(options)}, "
             f"to {url}"
         )
+        demands = demand.DemandMeter()
+
+        def tick(_elapsed: float) -> None:
+            demands.read({LOAD_GENERATOR: [p.pid for p in (run.master, *run.workers) if p is not None and p.pid]})
+
         run.start()
-        locust = run.wait(progress_printer(options, quiet))
+        locust = run.wait(progress_printer(options, quiet), tick)
         result.started_at, result.ended_at = locust.started_at, locust.ended_at
         result.locust_exit_code, result.interrupted = locust.exit_code, locust.interrupted
         collect.locust_outcome(result, run.files)
@@ -70,6 +76,8 @@ def run_elsewhere(
                 f"ends:\n{tail(run.master.log_path, 15)}"
             )
         collect.chart_data(result, prometheus.url)
+        # Only the load generator's side can be judged here: the service's signals are left unmeasured.
+        diagnosis.diagnose_run(result, prometheus.url, (), demands.timeline)
         # The API's and the data tier's charts have nothing to show here.
         result.charts = [c for c in result.charts if c.series]
     except KeyboardInterrupt:

@@ -217,3 +217,14 @@ def test_every_planted_file_is_a_valid_values_file_with_a_case() -> None:
         assert presets.load(str(case.values)).name == case.name
         assert case.expected in {s.resource for s in diagnosis.SIGNALS}
     assert set(SUITE_CASES) <= set(planted.BY_NAME)
+
+
+def test_an_event_loop_full_of_bcrypt_points_at_the_executor_knob() -> None:
+    """The seed's baseline: hashing on the loop fills it; the next step is to move hashing off it, not more CPU."""
+    baseline = Setup(**{**SETUP.__dict__, "env": {"BOARD_HASH_IN_EXECUTOR": "false", "BOARD_BCRYPT_ROUNDS": "12"}})
+    traces = quiet_traces()
+    traces["api_loop_cpu"] = trace([0.98] * 10)
+    found = diagnose(traces, thresholds_for(baseline), baseline)
+    assert found.findings[0].resource == diagnosis.API_CPU
+    assert found.findings[0].next_step.startswith("hash in the executor (BOARD_HASH_IN_EXECUTOR=true, now false)")
+    assert run(traces).findings[0].next_step.startswith("more API replicas")  # hashing off the loop, every CPU used

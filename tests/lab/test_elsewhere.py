@@ -38,6 +38,11 @@ def test_the_seeds_locustfile_against_a_running_api_writes_a_report_with_a_verdi
     assert any(c.title and c.series for c in result.charts), "the load-test charts from the plugin's exporter"
     assert f"target: {live_api.url}" in done.stdout and done.stdout.strip().endswith("index.html")
     assert not (run / "postgres").exists() and not (run / "state.json").exists(), "no board stack was started"
+    # The diagnosis judges the load generator only: the service's signals are unmeasured, not "fine".
+    assert result.diagnosis is not None and done.stdout.lstrip().startswith("diagnosis: ")
+    measured = {f.signal for f in result.diagnosis.findings + result.diagnosis.quiet}
+    assert measured == {"generator_cpu", "generator_demand"}, result.diagnosis
+    assert {"api_loop_cpu", "db_pool_wait", "postgres_cpu"} <= set(result.diagnosis.unmeasured)
     assert not processes_under(run), "nothing left running"
 
 
