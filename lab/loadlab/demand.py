@@ -6,10 +6,10 @@ core or, on a busy machine or under a CPU quota, only part of one: what it used 
 runnable but waiting for one, throttled time included); their sum over the wall-clock time is the demand: 1 = the
 thread never waited for work. The diagnosis reads it for the API's and the load generator's processes.
 
-Waiting counts at most twice as long as the thread ran (`WAIT_PER_RUN`): on a crowded machine (a load average of
-15 on 2 cores) even a light loop waits for a CPU at every wake-up and would look busy, while a CPU-bound loop that
-gets a third of a CPU or more still reaches 1. (A shared 2-core machine gave a CPU-bound Locust worker 40-50 % of
-a CPU.) Under a CPU quota far below that, the diagnosis' quota-aware CPU rule decides.
+Waiting counts at most four times as long as the thread ran (`WAIT_PER_RUN`): on a crowded machine (a load average
+of 15 on 2 cores) even a light loop waits for a CPU at every wake-up and would look busy, while a CPU-bound loop that
+gets a fifth of a CPU or more still reaches 1. (A shared 2-core machine gave a CPU-bound Locust worker at nice 10
+25-50 % of a CPU.) Under a CPU quota far below that, the diagnosis' quota-aware CPU rule decides.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import psutil
 
 PROC = Path("/proc")
 #: Seconds of waiting for a CPU that count per second run (see the module's docstring).
-WAIT_PER_RUN = 2.0
+WAIT_PER_RUN = 4.0
 
 
 def schedstat(pid: int, proc: Path = PROC) -> tuple[float, float] | None:

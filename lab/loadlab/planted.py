@@ -53,7 +53,7 @@ CASES: tuple[Case, ...] = (
     Case("db-pool", diagnosis.DB_POOL, "read-heavy", users=40, delays={"postgres": 0.05}),
     Case("pgbouncer-pool", diagnosis.PGBOUNCER, "read-heavy", users=40, delays={"postgres": 0.05}),
     Case("executor", diagnosis.EXECUTOR, "login-storm", users=10),
-    Case("api-cpu", diagnosis.API_CPU, "bare", users=10, workers=2, cpus="chart"),
+    Case("api-cpu", diagnosis.API_CPU, "bare", users=20, workers=2, cpus="chart"),
     Case("postgres-cpu", diagnosis.POSTGRES_CPU, "cached-list", users=15, workers=2, cpus="chart"),
     Case("generator", diagnosis.GENERATOR, None, users=20, workers=1, locustfile="generator_locustfile.py"),
     Case("redis-slow", diagnosis.REDIS, "cached-list", users=10, delays={"redis": 0.05}),
@@ -93,7 +93,14 @@ def run_matrix(root: Path, names: Sequence[str] = (), *, duration: int = DURATIO
     for case in cases:
         say(f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.locustfile or case.scenario}, "
             f"{case.workers} worker(s){', --cpus ' + case.cpus if case.cpus else ''})")  # fmt: skip
-        result = run_case(root, case, machine=machine if case.cpus is None else None, duration=duration)
+        try:
+            result = run_case(root, case, machine=machine if case.cpus is None else None, duration=duration)
+        except Exception as exc:  # noqa: BLE001 - one case that could not run is a row of the table, not the end
+            say(f"planted: {case.name}: could not run: {exc}")
+            failed = RunResult(f"{case.name}-failed", str(root), {"name": case.name}, {}, 0.0, 0.0,
+                               problems=[f"could not run: {exc}"])  # fmt: skip
+            outcomes.append((case, failed))
+            continue
         outcomes.append((case, result))
         say(f"planted: {case.name}: named {diagnosis.first_resource(result.diagnosis) or '(nothing)'}; "
             f"report {result.outdir}")  # fmt: skip

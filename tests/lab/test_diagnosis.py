@@ -191,11 +191,11 @@ def test_a_loop_that_waited_for_a_cpu_counts_as_busy() -> None:
     timeline = [(1000.0 + i, {"api": {7: (0.5 * i, 0.45 * i), 8: (0.1 * i, 0.0)}}) for i in range(12)]
     points = demand.busiest(timeline, "api", started_at=1000.0, window=diagnosis.WINDOW)
     assert points and all(abs(v - 0.95) < 1e-9 for _, v in points)
-    # A light loop on a crowded machine waits at every wake-up: its wait counts only up to twice what it ran.
+    # A light loop on a crowded machine waits at every wake-up: its wait counts only up to 4 times what it ran.
     crowded = [(1000.0 + i, {"api": {7: (0.05 * i, 0.9 * i)}}) for i in range(12)]
-    assert all(abs(v - 0.15) < 1e-9 for _, v in demand.busiest(crowded, "api", 1000.0, diagnosis.WINDOW))
-    # A CPU-bound loop that got 40 % of a CPU and waited the rest wanted a whole one.
-    starved = [(1000.0 + i, {"api": {7: (0.4 * i, 0.6 * i)}}) for i in range(12)]
+    assert all(abs(v - 0.25) < 1e-9 for _, v in demand.busiest(crowded, "api", 1000.0, diagnosis.WINDOW))
+    # A CPU-bound loop that got 25 % of a CPU and waited the rest wanted a whole one.
+    starved = [(1000.0 + i, {"api": {7: (0.25 * i, 0.75 * i)}}) for i in range(12)]
     assert all(abs(v - 1.0) < 1e-9 for _, v in demand.busiest(starved, "api", 1000.0, diagnosis.WINDOW))
     assert demand.busiest(timeline, "load generator", started_at=1000.0, window=diagnosis.WINDOW) == []
     run_s, wait_s = demand.schedstat(os.getpid()) or (-1.0, -1.0)
