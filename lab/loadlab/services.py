@@ -65,6 +65,14 @@ def service_dir(workdir: Path, name: str, user: str | None) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds a password): created 0600, never world-readable."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file of the same name may have had other bits
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
         status: int = response.status
@@ -171,7 +179,7 @@ class Postgres(Service):
     def _initdb(self) -> None:
         self.home = service_dir(self.workdir, self.name, self.user)
         pwfile = self.home / "pwfile"
-        pwfile.write_text(self.superuser_password + "\n")
+        write_private(pwfile, self.superuser_password + "\n")
         extra: list[str | Path] = []
         if self.data_disk_mb:
             self._mount_data_disk()
@@ -325,7 +333,7 @@ class PgBouncer(Service):
         if self.home is None:
             self.home = service_dir(self.workdir, self.name, self.user)
         (self.home / "pgbouncer.ini").write_text(self.config())
-        (self.home / "userlist.txt").write_text(f'"{DB_USER}" "{self.postgres.password}"\n')
+        write_private(self.home / "userlist.txt", f'"{DB_USER}" "{self.postgres.password}"\n')
         give_to(self.home, self.user)
         self.spawn([PGBOUNCER, "pgbouncer.ini"], user=self.user, cwd=self.home).wait_ready(
             lambda: port_is_open(self.port), START_TIMEOUT
@@ -334,17 +342,32 @@ class PgBouncer(Service):
 
 
 class Redis(Service):
-    """A cache-only Redis: no persistence, loopback only."""
+    """A cache-only Redis: no persistence, loopback only, a password (in a 0600 file, never argv), protected mode."""
 
     name = "redis"
 
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(workdir, port)
+        self.password = secrets.token_hex(16)
+
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_at(self.port)
+
+    def url_at(self, port: int) -> str:
+        """The API's URL (password included) through another port (a proxy in front of this Redis)."""
+        return f"redis://:{self.password}@127.0.0.1:{port}/0"
+
+    @property
+    def address(self) -> str:
+        """`redis://host:port` without the password (an exporter's flag: argv is readable by every local user)."""
+        return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> Redis:
         home = self.workdir / self.name
         home.mkdir(parents=True, exist_ok=True)
+        secret = home / "auth.conf"
+        write_private(secret, f"requirepass {self.password}\nprotected-mode yes\n")
         config = {
             "port": self.port,
             "bind": "127.0.0.1",
@@ -355,7 +378,7 @@ class Redis(Service):
             "maxmemory": "256mb",
             "maxmemory-policy": "allkeys-lru",
         }
-        argv: list[str | Path] = [REDIS_SERVER]
+        argv: list[str | Path] = [REDIS_SERVER, secret]
         for key, value in config.items():
             argv += [f"--{key}", str(value)]
         self.spawn(argv).wait_ready(lambda: port_is_open(self.port), START_TIMEOUT)
@@ -394,7 +417,8 @@ def postgres_exporter(workdir: Path, postgres: Postgres) -> Exporter:
 def redis_exporter(workdir: Path, redis: Redis) -> Exporter:
     return Exporter(
         workdir, "redis-exporter",
-        [REDIS_EXPORTER, f"-redis.addr={redis.url}", "-web.listen-address=127.0.0.1:{port}"],
+        [REDIS_EXPORTER, f"-redis.addr={redis.address}", "-web.listen-address=127.0.0.1:{port}"],
+        {"REDIS_PASSWORD": redis.password},
     )  # fmt: skip
 
 

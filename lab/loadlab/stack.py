@@ -104,7 +104,7 @@ class Stack:
         if self.preset.redis:
             log("starting redis")
             self.redis = redis = self._start(Redis(wd))
-            redis_url = f"redis://127.0.0.1:{self._proxied('redis', redis.port, log)}/0"
+            redis_url = redis.url_at(self._proxied("redis", redis.port, log))
             exporters["redis"] = [self._start(services.redis_exporter(wd, redis)).target]
         env = {
             **self.preset.api_env(),
@@ -158,12 +158,17 @@ class Stack:
     def _save_state(self) -> None:
         state = {
             "pids": [s.process.pid for s in self.services if s.process is not None and s.alive],
+            # Each pid with its start time: `down` signals a pid only while it is still this process (pids recycle).
+            "processes": [{"pid": pid, "start": process_start(pid)} for pid in self._live_pids()],
             "urls": self.urls(),
             # Service folders outside the run folder (root's home is not searchable by `postgres`).
             "external_dirs": [str(d) for d in self.external_dirs()],
             "cgroup": str(self.cpu_limit.parent.path) if self.cpu_limit and self.cpu_limit.parent else None,
         }
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def _live_pids(self) -> list[int]:
+        return [s.process.pid for s in self.services if s.process is not None and s.process.pid and s.alive]
 
     def external_dirs(self) -> list[Path]:
         homes = [getattr(s, "home", None) for s in self.services]
@@ -195,9 +200,11 @@ def down(workdir: Path) -> int:
     if not state_path.exists():
         raise FileNotFoundError(f"{state_path} not found: is {workdir} a lab run folder?")
     state = json.loads(state_path.read_text())
-    pids = list(reversed(state.get("pids", [])))
     count = 0
-    for pid in pids:
+    for entry in reversed(state.get("processes", [])):
+        pid = entry["pid"]
+        if not _still_ours(pid, entry.get("start")):
+            continue  # gone, or the pid now names someone else's process: never signal it
         count += _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + DOWN_TIMEOUT
         while _group_alive(pid) and time.monotonic() < deadline:
@@ -208,9 +215,31 @@ def down(workdir: Path) -> int:
     if state.get("cgroup"):
         remove_tree(Path(state["cgroup"]))
     state["pids"] = []
+    state["processes"] = []
     state["external_dirs"] = []
     state_path.write_text(json.dumps(state, indent=2))
     return count
+
+
+def process_start(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot, /proc/<pid>/stat field 22), None when it does not exist: with
+    the pid it names one process for as long as the machine is up, where a pid alone is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def _still_ours(pid: int, start: int | None) -> bool:
+    """The process the run recorded: the same start time, still leading its own process group (as the lab's
+    services do), so signalling the group reaches only what the run started."""
+    if start is None or process_start(pid) != start:
+        return False
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
 
 
 def _signal_group(pid: int, sig: int) -> int:

@@ -156,6 +156,7 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 #: the values the Secret would hold, for tests that run rendered containers' commands
 DB_PASSWORD = "chart-test-" + "p" * 20
 DB_OWNER_PASSWORD = "chart-test-owner-" + "o" * 20
+REDIS_PASSWORD = "chart-test-redis-" + "r" * 20
 JWT_SECRET = "chart-test-jwt-" + "s" * 40
 
 
@@ -179,6 +180,8 @@ def chart_postgres(tmp_workdir: Path) -> Iterator[Any]:
 def chart_redis(tmp_workdir: Path) -> Iterator[Any]:
     from loadlab.services import Redis
 
-    redis = Redis(tmp_workdir / "chart-redis").start()
+    redis = Redis(tmp_workdir / "chart-redis")
+    redis.password = REDIS_PASSWORD  # the value the Secret would hold
+    redis.start()
     yield redis
     redis.stop()

@@ -28,6 +28,7 @@ from tests.chart.conftest import (
     DB_OWNER_PASSWORD,
     DB_PASSWORD,
     JWT_SECRET,
+    REDIS_PASSWORD,
     container,
     env_map,
     get,
@@ -172,9 +173,10 @@ def _chart_env(c: dict[str, Any], replacements: dict[str, str]) -> dict[str, str
         if isinstance(value, dict):
             key = value["secretKeyRef"]["key"]
             value = {"database-password": DB_PASSWORD, "database-owner-password": DB_OWNER_PASSWORD,
-                     "jwt-secret": JWT_SECRET}[key]  # fmt: skip
+                     "redis-password": REDIS_PASSWORD, "jwt-secret": JWT_SECRET}[key]  # fmt: skip
         value = value.replace("$(LOADLAB_DB_PASSWORD)", DB_PASSWORD)
         value = value.replace("$(LOADLAB_DB_OWNER_PASSWORD)", DB_OWNER_PASSWORD)
+        value = value.replace("$(LOADLAB_REDIS_PASSWORD)", REDIS_PASSWORD)
         for old, new in replacements.items():
             value = value.replace(old, new)
         env[name] = value
@@ -187,7 +189,7 @@ def test_api_flow_through_the_rendered_pgbouncer(chart_objects, chart_postgres, 
     hosts = {
         "@loadlab-postgresql:5432/": f"@127.0.0.1:{chart_postgres.port}/",
         "@loadlab-pgbouncer:6432/": f"@127.0.0.1:{bouncer.port}/",
-        "redis://loadlab-redis:6379/": f"redis://127.0.0.1:{chart_redis.port}/",
+        "@loadlab-redis:6379/": f"@127.0.0.1:{chart_redis.port}/",
     }
     job = get(chart_objects, "Job", "loadlab-migrate")
     migrate_env = _chart_env(container(job, "migrate"), hosts)

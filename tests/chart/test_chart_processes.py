@@ -18,7 +18,15 @@ import pytest
 
 from loadlab.process import Process, free_port, port_is_open
 from loadlab.services import POSTGRES_EXPORTER, REDIS_EXPORTER, REDIS_SERVER
-from tests.chart.conftest import DB_OWNER_PASSWORD, container, env_map, get, require_tool, scenario
+from tests.chart.conftest import (
+    DB_OWNER_PASSWORD,
+    REDIS_PASSWORD,
+    container,
+    env_map,
+    get,
+    require_tool,
+    scenario,
+)
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
@@ -48,24 +56,38 @@ def objs() -> list[dict[str, Any]]:
 def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
     require_tool(Path(REDIS_SERVER).name, "apt-get install redis-server (scripts/bootstrap.sh does)")
     c = container(get(objs, "Deployment", "loadlab-redis"), "redis")
-    argv = [REDIS_SERVER, *c["command"][1:]]
+    assert c["command"][:2] == ["sh", "-c"] and c["command"][3] == "redis-server"
+    assert env_map(c)["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
+    auth = tmp_workdir / "chart-redis-auth"
+    auth.mkdir()
+    script = _swap([c["command"][2]], "/run/redis-auth", str(auth))[0].replace(
+        "exec redis-server", f"exec {REDIS_SERVER}"
+    )
     port = free_port()
-    argv = _swap(argv, "6379", str(port))
+    flags = _swap(c["command"][4:], "6379", str(port))
     data = tmp_workdir / "chart-redis-rendered"
     data.mkdir()
-    argv = _swap(argv, "/data", str(data))
-    argv += ["--bind", "127.0.0.1"]  # loopback only here; in the pod the NetworkPolicy guards it
-    process = _start("chart-redis-rendered", argv, tmp_workdir, port)
+    flags = _swap(flags, "/data", str(data))
+    flags += ["--bind", "127.0.0.1"]  # loopback only here; in the pod the NetworkPolicy guards it
+    env = {**os.environ, "REDISCLI_AUTH": REDIS_PASSWORD}
+    process = _start("chart-redis-rendered", ["sh", "-c", script, "redis-server", *flags], tmp_workdir, port, env=env)
     try:
 
+        def cli(*args: str, password: bool = True) -> str:
+            cli_env = env if password else {k: v for k, v in env.items() if k != "REDISCLI_AUTH"}
+            return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True,
+                                  timeout=10, env=cli_env).stdout  # fmt: skip
+
         def config(key: str) -> str:
-            out = subprocess.run(["redis-cli", "-p", str(port), "config", "get", key], capture_output=True, text=True,
-                                 check=True, timeout=10).stdout.split()  # fmt: skip
+            out = cli("config", "get", key).split()
             return out[1] if len(out) > 1 else ""
 
         assert config("save") == "" and config("appendonly") == "no"
         assert config("maxmemory-policy") == "allkeys-lru" and config("maxmemory") == str(256 * 1024 * 1024)
-        assert config("protected-mode") == "no"
+        assert config("protected-mode") == "yes" and config("requirepass") == REDIS_PASSWORD
+        assert "NOAUTH" in cli("ping", password=False)  # no password, no service
+        assert (auth / "auth.conf").stat().st_mode & 0o777 == 0o600  # the password's file, its owner's alone
+        assert REDIS_PASSWORD not in " ".join(c["command"])  # never on the command line
     finally:
         process.stop()
 
@@ -73,10 +95,12 @@ def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
 def test_rendered_redis_exporter_scrapes_redis(objs, tmp_workdir, chart_redis):
     require_tool(Path(REDIS_EXPORTER).name, "apt-get install prometheus-redis-exporter (scripts/bootstrap.sh does)")
     c = container(get(objs, "Deployment", "loadlab-redis"), "exporter")
+    assert env_map(c)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
     port = free_port()
-    argv = _swap(list(c["args"]), "redis://127.0.0.1:6379", chart_redis.url.removesuffix("/0"))
+    argv = _swap(list(c["args"]), "redis://127.0.0.1:6379", chart_redis.address)
     argv = _swap(argv, "-web.listen-address=:9121", f"-web.listen-address=127.0.0.1:{port}")
-    process = _start("chart-redis-exporter", [REDIS_EXPORTER, *argv], tmp_workdir, port)
+    env = {**os.environ, "REDIS_PASSWORD": REDIS_PASSWORD}
+    process = _start("chart-redis-exporter", [REDIS_EXPORTER, *argv], tmp_workdir, port, env=env)
     try:
         assert "\nredis_up 1" in _metrics(port)
     finally:

@@ -111,6 +111,8 @@ def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
     for key, value in data["api"]["env"].items():
         assert env[key] == value, key
     chart_keys = {"LOADLAB_DB_PASSWORD", "BOARD_DATABASE_URL", "BOARD_REDIS_URL", "BOARD_JWT_SECRET"}
+    if data["redis"]["enabled"]:
+        chart_keys.add("LOADLAB_REDIS_PASSWORD")
     if "workers" in data["api"]:  # api.workers is the chart's name for BOARD_WORKERS
         chart_keys.add("BOARD_WORKERS")
         assert env["BOARD_WORKERS"] == str(data["api"]["workers"])
@@ -125,7 +127,8 @@ def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
         assert "@loadlab-postgresql:5432/board" in url
         assert not [o for o in objs if o["metadata"]["name"].startswith("loadlab-pgbouncer")]
     if data["redis"]["enabled"]:
-        assert env["BOARD_REDIS_URL"] == "redis://loadlab-redis:6379/0"
+        assert env["BOARD_REDIS_URL"] == "redis://:$(LOADLAB_REDIS_PASSWORD)@loadlab-redis:6379/0"
+        assert env["LOADLAB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
     else:
         assert env["BOARD_REDIS_URL"] == ""
         assert not [o for o in objs if o["metadata"]["name"].startswith("loadlab-redis")]

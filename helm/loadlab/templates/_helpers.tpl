@@ -130,10 +130,10 @@ seccompProfile:
 {{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
 {{- end -}}
 
-{{/* Return the Redis URL the API uses (empty when Redis is disabled: no cache). */}}
+{{/* Return the Redis URL the API uses, its password from $(LOADLAB_REDIS_PASSWORD) (empty when Redis is disabled: no cache). */}}
 {{- define "loadlab.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
-{{- printf "redis://%s:%v/0" (include "loadlab.componentName" (dict "ctx" . "component" "redis")) .Values.redis.port -}}
+{{- printf "redis://:$(LOADLAB_REDIS_PASSWORD)@%s:%v/0" (include "loadlab.componentName" (dict "ctx" . "component" "redis")) .Values.redis.port -}}
 {{- end -}}
 {{- end -}}
 
@@ -147,6 +147,13 @@ URLs and the JWT secret. */}}
     secretKeyRef:
       name: {{ include "loadlab.secretName" $ctx }}
       key: {{ .passwordKey }}
+{{- if and (hasKey . "redisUrl") $ctx.Values.redis.enabled }}
+- name: LOADLAB_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "loadlab.secretName" $ctx }}
+      key: {{ $ctx.Values.auth.redisPasswordKey }}
+{{- end }}
 {{- range $key, $value := $ctx.Values.api.env }}
 - name: {{ $key }}
   value: {{ $value | toString | quote }}
