@@ -47,9 +47,9 @@ async def test_redis_answers_and_can_be_restarted(redis_server: Redis) -> None:
 
 def test_redis_wants_its_password(redis_server: Redis) -> None:
     """Protected mode on and a password: a client without it gets NOAUTH (the lab's URL carries it)."""
-    with redis_sync.Redis(host="127.0.0.1", port=redis_server.port) as anonymous:
-        with pytest.raises(redis_sync.exceptions.AuthenticationError):
-            anonymous.ping()
+    anonymous = redis_sync.Redis(host="127.0.0.1", port=redis_server.port)
+    with anonymous, pytest.raises(redis_sync.exceptions.AuthenticationError):
+        anonymous.ping()
     with redis_sync.Redis.from_url(redis_server.url) as client:
         assert client.ping()
         assert client.config_get("protected-mode") == {"protected-mode": "yes"}
