@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=default_knee(),
         metavar="USERS",
-        help="the preset's capacity knee in users: the overload drill runs at it and spikes to 10x (default: "
-        "DEFAULT_KNEE in loadlab/overload.py, the tuned preset's on a 2-core machine; env LOADLAB_KNEE)",
+        help="the preset's capacity knee in users: the overload drill runs at it and spikes to 10x (default: the "
+        "last `loadlab bench` under --root with the same --cpus, else measured first; env LOADLAB_KNEE)",
     )
     add_load_options(drill, users=30, duration=35)
 
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_knee(),
         metavar="USERS",
         help="the preset's capacity knee in users (default: the last `loadlab bench` under --root "
-        "that found one; env LOADLAB_KNEE)",
+        "that found one, else measured first; env LOADLAB_KNEE)",
     )
     soak.add_argument(
         "--window",
@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of load per case (default: loadlab.planted.DURATION)",
     )
     return parser
+
+
+def _say(message: str) -> None:
+    print(f"loadlab: {message}", file=sys.stderr, flush=True)
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -300,7 +304,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from loadlab import drills, overload
+    from loadlab import drills
 
     if args.name == "list":
         for drill in drills.DRILLS.values():
@@ -310,10 +314,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in drills.DRILLS]
     if unknown:
         raise ValueError(f"unknown drill {unknown[0]!r}; known: {', '.join(drills.DRILLS)}, all")
-    knee = args.knee if args.knee is not None else overload.DEFAULT_KNEE
-    if knee < 1:
-        raise ValueError(f"--knee must be at least 1, got {knee}")
     preset = presets.load(args.preset)
+    knee = None
+    if "overload" in names:
+        from loadlab import knee as knees
+
+        knee, source = knees.resolve(args.root, preset, load_options(args), args.knee, say=_say)
+        _say(f"overload: the knee is {knee} users ({source})")
     chosen = [drills.get(n, knee=knee) for n in names]
     outcomes = [drills.run_drill(args.root, preset, drill, load_options(args)) for drill in chosen]
     print()
@@ -322,17 +329,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
+    from loadlab import knee as knees
     from loadlab import soak
 
     preset = presets.load(args.preset)
-    if args.knee is not None:
-        knee, source = args.knee, "--knee"
-    elif found := soak.knee_from_bench(args.root, preset.name):
-        knee, source = found
-    else:
-        raise ValueError(f"no knee for {preset.name}: run `loadlab bench` (it measures one) or pass --knee USERS")
-    if knee < 1 or args.minutes <= 0:
-        raise ValueError(f"--knee and --minutes must be positive, got {knee} and {args.minutes:g}")
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {args.minutes:g}")
+    knee, source = knees.resolve(args.root, preset, LoadOptions(workers=args.workers), args.knee, say=_say)
     result = soak.run_soak(args.root, preset, knee, source, args.minutes, args.workers, args.window)
     print()
     print(soak.summary(result))

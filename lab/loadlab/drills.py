@@ -93,13 +93,14 @@ def _restart_api(stack: Stack, run: LocustRun) -> None:
     stack.api.start()
 
 
-def overload_drill(knee: int = overload.DEFAULT_KNEE) -> Drill:
-    """A normal run at the knee, then 10x the knee's users for 30 s from a second Locust run."""
-    assert knee >= 1, "the knee must be at least 1 user"
+def overload_drill(knee: int = 0) -> Drill:
+    """A normal run at the knee, then 10x the knee's users for 30 s from a second Locust run (knee 0: unknown
+    yet, for the list of drills; `get` needs the real one)."""
     spike = overload.Spike(knee)
+    size = f"{spike.users} users" if knee else "the knee: the last bench's, else measured first"
     return Drill(
         "overload",
-        f"{overload.SPIKE_FACTOR}x the knee ({spike.users} users) for {overload.SPIKE_SECONDS} s",
+        f"{overload.SPIKE_FACTOR}x the knee ({size}) for {overload.SPIKE_SECONDS} s",
         spike.inject,
         spike.recover,
         fault_seconds=overload.SPIKE_RAMP_SECONDS + overload.SPIKE_SECONDS + 5,
@@ -176,9 +177,12 @@ DRILLS: dict[str, Drill] = {
 }
 
 
-def get(name: str, *, knee: int = overload.DEFAULT_KNEE) -> Drill:
-    """The drill by name; `knee` sets the overload drill's base users and spike size."""
+def get(name: str, *, knee: int | None = None) -> Drill:
+    """The drill by name; `knee` (users, this machine's: `loadlab.knee`) sets the overload drill's base users and
+    spike size, and the overload drill needs it."""
     if name == "overload":
+        if knee is None or knee < 1:
+            raise ValueError(f"the overload drill needs this machine's knee (at least 1 user), got {knee}")
         return overload_drill(knee)
     return DRILLS[name]
 

@@ -25,10 +25,6 @@ from loadlab.probe import Sample, TrafficProbe, p99
 from loadlab.process import free_port
 from loadlab.stack import Stack
 
-#: The tuned preset's capacity knee (users, seed scenario) on the 2-core lab machine, as
-#: `loadlab run --shape capacity --step-users 25 --step-interval 10 -u 600 -t 240 --thresholds
-#: lab/loadlab/bench_files/slo.yaml` found it (the run's figures: docs/performance.md); `--knee` for another machine.
-DEFAULT_KNEE = 325
 SPIKE_FACTOR = 10
 SPIKE_SECONDS = 30
 SPIKE_WORKERS = 2
@@ -125,7 +121,7 @@ def failure_kinds(failures: dict[str, int]) -> tuple[int, dict[str, int]]:
 class Spike:
     """The fault: a second Locust run of `SPIKE_FACTOR` x knee users, plus the probe that times the 503s."""
 
-    knee: int = DEFAULT_KNEE
+    knee: int = 0
     run: LocustRun | None = None
     probe: ShedProbe | None = None
     started_at: float = 0.0

@@ -69,15 +69,6 @@ class Soak:
         return not self.failed
 
 
-def knee_from_bench(root: Path, preset: str) -> tuple[int, str] | None:
-    """The last `loadlab bench` under `root` that found a knee for `preset`: (users, its bench.json)."""
-    for path in sorted(root.glob("bench-*/bench.json"), reverse=True):
-        users = json.loads(path.read_text()).get("knee", {}).get(preset, {}).get("users", 0)
-        if users:
-            return int(users), str(path)
-    return None
-
-
 def window_length(minutes: float, window: int = WINDOW_SECONDS) -> int:
     return max(1, min(window, int(minutes * 60 / MIN_WINDOWS)))
 

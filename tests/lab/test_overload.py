@@ -114,7 +114,15 @@ def test_drill_command_takes_the_knee(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.delenv("LOADLAB_KNEE", raising=False)
     assert build_parser().parse_args(["drill", "overload", "--knee", "40"]).knee == 40
-    assert build_parser().parse_args(["drill", "overload"]).knee is None  # overload.DEFAULT_KNEE then
+    assert build_parser().parse_args(["drill", "overload"]).knee is None  # loadlab.knee.resolve finds one then
+
+
+def test_the_overload_drill_has_no_knee_of_its_own() -> None:
+    """A knee from another machine overloads a slower one before the drill starts: the caller must give one."""
+    for knee in (None, 0):
+        with pytest.raises(ValueError, match="knee"):
+            drills.get("overload", knee=knee)
+    assert "measured first" in drills.DRILLS["overload"].what
 
 
 @pytest.mark.integration

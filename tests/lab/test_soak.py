@@ -53,14 +53,6 @@ def test_windows_are_five_minutes_or_a_quarter_of_a_short_run() -> None:
     assert soak.window_length(2) == 30
 
 
-def test_the_knee_comes_from_the_last_bench_that_found_one(tmp_path: Path) -> None:
-    for stamp, users in (("20260101-000000", 300), ("20260102-000000", 250), ("20260103-000000", 0)):
-        (tmp_path / f"bench-{stamp}").mkdir()
-        (tmp_path / f"bench-{stamp}" / "bench.json").write_text(json.dumps({"knee": {"tuned": {"users": users}}}))
-    assert soak.knee_from_bench(tmp_path, "tuned") == (250, str(tmp_path / "bench-20260102-000000" / "bench.json"))
-    assert soak.knee_from_bench(tmp_path, "seed-baseline") is None
-
-
 @pytest.mark.e2e
 def test_a_two_minute_soak(tmp_path: Path) -> None:
     """What CI runs: `loadlab soak --minutes 2` (at 70 % of a small knee: the figures, not the capacity).
