@@ -465,9 +465,9 @@ def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, po
     else:
         src = {"labels": {"app.kubernetes.io/name": "prometheus"}, **src}
     dst_labels = pods[dst]["metadata"]["labels"]
-    policies = [
-        p for p in by_kind(objs, "NetworkPolicy") if matches(p["spec"]["podSelector"]["matchLabels"], dst_labels)
-    ]
+    if src["namespace"] == NAMESPACE and not _egress_allowed(objs, src["labels"], dst_labels, port):
+        return False
+    policies = _selecting(objs, dst_labels, "Ingress")
     if not policies:
         return True
     for policy in policies:
@@ -475,6 +475,30 @@ def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, po
             if port not in [p["port"] for p in rule.get("ports", [])]:
                 continue
             if "from" not in rule or any(_peer_admits(peer, src) for peer in rule["from"]):
+                return True
+    return False
+
+
+def _selecting(objs: list[dict[str, Any]], labels: dict[str, str], kind: str) -> list[dict[str, Any]]:
+    """The policies of type `kind` (Ingress, Egress) that select a pod with these labels."""
+    return [
+        p for p in by_kind(objs, "NetworkPolicy")
+        if matches(p["spec"]["podSelector"].get("matchLabels", {}), labels) and kind in p["spec"]["policyTypes"]
+    ]  # fmt: skip
+
+
+def _egress_allowed(objs: list[dict[str, Any]], src: dict[str, str], dst: dict[str, str], port: int) -> bool:
+    """Would the policies selecting the source pod let it open a TCP connection to a release pod `dst` on `port`?"""
+    policies = _selecting(objs, src, "Egress")
+    if not policies:
+        return True
+    here = {"namespace": NAMESPACE, "namespace_labels": {"kubernetes.io/metadata.name": NAMESPACE}, "labels": dst}
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            ports = [(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])]
+            if ports and (port, "TCP") not in ports:
+                continue
+            if "to" not in rule or any(_peer_admits(peer, here) for peer in rule["to"]):
                 return True
     return False
 
@@ -526,6 +550,50 @@ def test_metrics_namespace_labels_narrow_the_scrapers():
     assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 9000)
     labelled = {**EXTERNAL_PROMETHEUS, "namespace_labels": {"team": "observability"}}
     assert _allowed(objs, labelled, "api", 9000)
+
+
+def _labels(objs: list[dict[str, Any]], component: str) -> dict[str, str]:
+    return next(pod["metadata"]["labels"] for _, pod in workloads(objs) if
+                pod["metadata"]["labels"]["app.kubernetes.io/component"] == component)  # fmt: skip
+
+
+EGRESS_DENIED = [
+    ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379), ("locust-worker", "pgbouncer", 6432),
+    ("locust-master", "postgresql", 5432), ("locust-master", "redis", 6379), ("api", "postgresql", 5432),
+    ("api", "locust-master", 5557), ("grafana", "api", 8000), ("postgresql", "api", 8000), ("redis", "api", 8000),
+    ("prometheus", "postgresql", 5432), ("test", "postgresql", 5432),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), EGRESS_DENIED)
+def test_egress_policies_keep_each_pod_to_its_own_flows(src, dst, port):
+    """Whatever the destination's ingress says, the source's own egress policy refuses: workers reach their
+    target (and the master), never the data tier."""
+    objs = scenario("run")
+    assert not _egress_allowed(objs, _labels(objs, src), _labels(objs, dst), port)
+
+
+def test_egress_allows_every_flow_the_stack_needs():
+    objs = scenario("run")
+    for src, dst, port in EDGES_ALLOWED:
+        assert _egress_allowed(objs, _labels(objs, src), _labels(objs, dst), port), (src, dst, port)
+
+
+@pytest.mark.parametrize("name", ["default", "kps", "run"])
+def test_only_the_load_and_the_test_reach_the_api_port(name):
+    objs = scenario(name)
+    components = {pod["metadata"]["labels"]["app.kubernetes.io/component"] for _, pod in workloads(objs)}
+    reach = {c for c in components if _allowed(objs, c, "api", 8000)}
+    assert reach == {"locust-worker", "locust-master", "test"} & components, reach
+    assert not _allowed(objs, EXTERNAL_PROMETHEUS, "api", 8000)
+
+
+def test_release_pods_are_default_denied_both_ways():
+    cases = [((), {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}),
+             (("--set", "networkPolicy.defaultDeny=namespace"), {})]  # fmt: skip
+    for args, selector in cases:
+        deny = get(render(*args), "NetworkPolicy", "loadlab-default-deny")
+        assert deny["spec"] == {"podSelector": selector, "policyTypes": ["Ingress", "Egress"]}
 
 
 def test_without_pgbouncer_the_api_may_reach_postgres():

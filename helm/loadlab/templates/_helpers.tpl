@@ -282,6 +282,18 @@ URLs and the JWT secret. */}}
     matchLabels:
       {{- toYaml . | nindent 6 }}
   {{- end }}
+{{- else if eq .component "@dns" -}}
+- namespaceSelector:
+    {{- with $np.dns.namespaceLabels }}
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+    {{- else }} {}
+    {{- end }}
+  {{- with $np.dns.podLabels }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
 {{- else if eq .component "@keda" -}}
 - namespaceSelector:
     {{- with $np.kedaNamespaceLabels }}
