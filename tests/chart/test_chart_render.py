@@ -359,3 +359,25 @@ def test_scenario_enum_is_the_load_suites():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert enum == json.loads(result.stdout)
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_every_image_may_be_pinned_by_digest():
+    """Each image block of values.yaml takes a digest (the schema allows it), and the rendered image is then
+    `repository@digest`, whatever the tag."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def image_paths(node: object, path: str = "") -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        found = [path + "image"] if isinstance(node.get("image"), dict) and "repository" in node["image"] else []
+        return found + [p for key, child in node.items() for p in image_paths(child, f"{path}{key}.")]
+
+    paths = image_paths(values)
+    assert len(paths) >= 10, paths
+    args = [arg for p in paths for arg in ("--set", f"{p}.digest={DIGEST}")]
+    objs = render(*args, "--set", "locust.master.mode=run")
+    images = {c["image"] for _, pod in workloads(objs) for c in containers(pod)}
+    assert images and all(image.endswith("@" + DIGEST) for image in images), sorted(images)
