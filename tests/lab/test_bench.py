@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadlab import bench, presets
+from loadlab.cli import BENCH_PRESETS
 from tests.lab.helpers import lab_env, loadlab_argv
 
 pytestmark = pytest.mark.e2e
@@ -20,11 +21,12 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     [out] = list(tmp_path.glob("bench-*"))
     data = json.loads((out / "bench.json").read_text())
-    costs = {presets.load(name).env["BOARD_BCRYPT_ROUNDS"] for name in ("seed-baseline", "tuned")}
+    costs = {presets.load(name).env["BOARD_BCRYPT_ROUNDS"] for name in BENCH_PRESETS}
     assert set(data["bcrypt"]) == costs  # each preset's own cost
     assert all(v > 0 for v in data["bcrypt"].values())
     assert data["bare_rps"] > 0 and data["cached_rps"] > 0
-    for preset in ("seed-baseline", "tuned"):
+    assert list(data["knee"]) == list(BENCH_PRESETS)
+    for preset in BENCH_PRESETS:
         seed = data["seed"][preset]
         assert {e["name"] for e in seed["endpoints"]} >= {"/auth/login", "/posts/"}
         assert seed["offered_rps"] > 0 and seed["achieved_rps"] > 0
@@ -41,7 +43,12 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
         assert label in result.stdout
     assert (out / "bench.md").stat().st_size > 0
     assert data["machine"]["bcrypt_cost10_ms"] > 0 and data["machine"]["python_loop_ms"] > 0
-    assert result.stdout.lstrip().startswith("machine: ")
+    # Diagnosis first (issue N): one line per preset's knee, then the machine the figures belong to.
+    lines = result.stdout.lstrip().splitlines()
+    assert [line.split(":")[0] for line in lines[: len(data["knee"])]] == [
+        f"diagnosis at the knee, {name}" for name in data["knee"]
+    ]
+    assert lines[len(data["knee"])].startswith("machine: ")
 
 
 def test_ratio_formats_and_refuses_zero() -> None:
