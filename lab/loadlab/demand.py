@@ -15,11 +15,14 @@ gets a fifth of a CPU or more still reaches 1. (A shared 2-core machine gave a C
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T")
 
 PROC = Path("/proc")
 #: Seconds of waiting for a CPU that count per second run (see the module's docstring).
@@ -65,18 +68,26 @@ def demand_of(ran: float, waited: float, seconds: float) -> float:
     return min(1.0, (ran + min(waited, WAIT_PER_RUN * ran)) / seconds) if seconds > 0 else 0.0
 
 
-def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,
-            window: float) -> list[list[float]]:  # fmt: skip
-    """The highest demand of any of the part's processes over the last `window` seconds, at each reading:
-    `[seconds since started_at, demand]`."""
-    points: list[list[float]] = []
+def windows(
+    timeline: Sequence[tuple[float, T]], window: float, started_at: float
+) -> Iterator[tuple[float, T, float, T]]:
+    """Each reading from `started_at` on with the latest one at least `window` seconds before it (or the
+    earliest, if that spans at least half a window): `(t, reading, t0, earlier)`."""
     j = 0
     for i, (t, reading) in enumerate(timeline):
         while j + 1 < i and t - timeline[j + 1][0] >= window:
             j += 1
         t0, earlier = timeline[j]
-        if i == j or t - t0 < window / 2 or t < started_at:
-            continue
+        if i != j and t - t0 >= window / 2 and t >= started_at:
+            yield t, reading, t0, earlier
+
+
+def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,
+            window: float) -> list[list[float]]:  # fmt: skip
+    """The highest demand of any of the part's processes over the last `window` seconds, at each reading:
+    `[seconds since started_at, demand]`."""
+    points: list[list[float]] = []
+    for t, reading, t0, earlier in windows(timeline, window, started_at):
         now, before = reading.get(part, {}), earlier.get(part, {})
         demands = [demand_of(run - before[pid][0], wait - before[pid][1], t - t0)
                    for pid, (run, wait) in now.items() if pid in before]  # fmt: skip

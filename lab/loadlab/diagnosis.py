@@ -177,13 +177,7 @@ def highest(series: list[dict[str, Any]], started_at: float) -> Trace:
 def meter_rate(timeline: CpuTimeline, part: str, started_at: float) -> Trace:
     """A part's CPU per second (cores) over the last `WINDOW` seconds at each CPU-meter reading."""
     points: Trace = []
-    j = 0
-    for i, (t, used) in enumerate(timeline):
-        while j + 1 < i and t - timeline[j + 1][0] >= WINDOW:
-            j += 1
-        t0, used0 = timeline[j]
-        if i == j or t - t0 < WINDOW / 2 or t < started_at:
-            continue
+    for t, used, t0, used0 in demand.windows(timeline, WINDOW, started_at):
         points.append([round(t - started_at, 3), max(0.0, used.get(part, 0.0) - used0.get(part, 0.0)) / (t - t0)])
     return every_step(points)
 
