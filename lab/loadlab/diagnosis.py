@@ -68,6 +68,12 @@ class Signal:
     source: str = PROMETHEUS
 
 
+def _p95_of(histogram: str) -> str:
+    """PromQL: a histogram's p95 over the window, only when it saw enough events (`{n}`) to have one."""
+    return (f"histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket[{{w}}])))"
+            f" and on () sum(increase({histogram}_count[{{w}}])) >= {{n}}")  # fmt: skip
+
+
 #: In cause order: a resource earlier in the list explains waits on the ones after it (see TIE_SECONDS).
 SIGNALS: tuple[Signal, ...] = (
     Signal("generator_cpu", GENERATOR, "busiest Locust worker's CPU", "ratio",
@@ -94,18 +100,15 @@ SIGNALS: tuple[Signal, ...] = (
            "sum(avg_over_time(board_executor_queue_depth[{w}])) / sum(board_executor_workers)", 1.0,
            "on average >= 1 hash/verify task queued per bcrypt thread (every thread busy, more waiting)"),
     Signal("executor_wait", EXECUTOR, "bcrypt task queue wait p95", "s",
-           "histogram_quantile(0.95, sum by (le) (rate(board_executor_wait_seconds_bucket[{w}])))"
-           " and on () sum(increase(board_executor_wait_seconds_count[{w}])) >= {n}", 0.25,
+           _p95_of("board_executor_wait_seconds"), 0.25,
            "hash/verify tasks waited >= 0.25 s (p95) for a bcrypt thread"),
     Signal("redis_latency", REDIS, "Redis command p95", "s",
-           "histogram_quantile(0.95, sum by (le) (rate(board_cache_redis_duration_seconds_bucket[{w}])))"
-           " and on () sum(increase(board_cache_redis_duration_seconds_count[{w}])) >= {n}", 0.025,
+           _p95_of("board_cache_redis_duration_seconds"), 0.025,
            "a Redis command took >= 25 ms (p95; a loopback round trip is ~0.1 ms)"),
     Signal("redis_errors", REDIS, "Redis errors", "/s", "sum(rate(board_cache_redis_errors_total[{w}]))", 0.2,
            ">= 0.2 Redis errors a second (each one opens the cache's breaker)"),
     Signal("db_pool_wait", DB_POOL, "DB pool checkout wait p95", "s",
-           "histogram_quantile(0.95, sum by (le) (rate(board_db_pool_checkout_wait_seconds_bucket[{w}])))"
-           " and on () sum(increase(board_db_pool_checkout_wait_seconds_count[{w}])) >= {n}", 0.1,
+           _p95_of("board_db_pool_checkout_wait_seconds"), 0.1,
            "requests waited >= 0.1 s (p95) for a connection of the API's pool"),
     Signal("loop_lag", EVENT_LOOP, "event-loop lag p90", "s",
            "max(histogram_quantile(0.9, sum by (process, le) (rate(board_event_loop_lag_seconds_bucket[{w}]))))",
