@@ -241,7 +241,8 @@ SATURATION_NOW = Panel(
     "Saturation now",
     "none",
     "Which resource is at its limit right now? Each tile is a saturation signal of the bottleneck diagnosis "
-    "(API CPU, event loop, DB pool, PgBouncer, bcrypt executor, Redis, load generator) as a share of its "
+    "(API CPU, event loop, DB pool, PgBouncer, Postgres locks and commits, bcrypt executor, Redis, load generator) "
+    "as a share of its "
     "threshold: 1 (red) = saturated. Healthy: all green; the first to turn red is the bottleneck, and "
     "the load generator in red means the run measures the generator, not the system.",
     [t(SATURATION, "{{resource}}", instant=True)],

@@ -2,8 +2,9 @@
 
 Each saturation signal (`SIGNALS`) is one figure over time with a threshold: an API event loop's CPU near a core,
 the DB pool's checkout wait, clients waiting in PgBouncer, the bcrypt queue's wait, Redis' latency, Postgres'
-CPU, the load generator's CPU... The lab samples each over the run (`sample`: Prometheus range queries every
-`STEP` seconds over `WINDOW`, and the CPU meter's readings for Postgres). A signal *crosses* at the first sample
+CPU, its backends waiting for a lock (the exporter's custom query) and the writes' commit latency, the load
+generator's CPU... The lab samples each over the run (`sample`: Prometheus range queries every `STEP` seconds over
+`WINDOW`, and the CPU meter's readings for Postgres). A signal *crosses* at the first sample
 that starts `SUSTAIN` samples in a row at or above its threshold. The resource whose signal crossed earliest
 saturated first. Signals that crossed within `TIE_SECONDS` of the earliest are put in cause order (`SIGNALS`'
 order): a CPU that is full slows every wait measured on it, and a quantile over the window rises on its first slow
@@ -43,6 +44,8 @@ CPU_FULL = 0.8
 GENERATOR = "load generator CPU"
 API_CPU = "API CPU"
 POSTGRES_CPU = "Postgres CPU"
+POSTGRES_LOCKS = "Postgres locks"
+COMMITS = "Postgres commits"
 PGBOUNCER = "PgBouncer pool"
 EXECUTOR = "bcrypt executor"
 REDIS = "Redis"
@@ -93,6 +96,10 @@ SIGNALS: tuple[Signal, ...] = (
            "CPU it got", source=DEMAND),
     Signal("postgres_cpu", POSTGRES_CPU, "Postgres CPU (all backends)", "cores", "", CPU_FULL,
            "Postgres at >= 80 % of the CPUs it may use", source=CPU_METER),
+    Signal("lock_waits", POSTGRES_LOCKS, "Postgres backends waiting for a lock (mean)", "backends",
+           "sum(avg_over_time(pg_lock_waits_backends[{w}]))", 1.0,
+           "on average >= 1 Postgres backend waiting for a lock another transaction holds (statements queue behind "
+           "it, whatever the pools)"),
     Signal("pgbouncer_wait", PGBOUNCER, "clients waiting in PgBouncer (mean)", "clients",
            "sum(avg_over_time(pgbouncer_pools_client_waiting_connections[{w}]))", 1.0,
            "on average >= 1 client waiting for one of PgBouncer's server connections (all in use)"),
@@ -107,6 +114,10 @@ SIGNALS: tuple[Signal, ...] = (
            "a Redis command took >= 25 ms (p95; a loopback round trip is ~0.1 ms)"),
     Signal("redis_errors", REDIS, "Redis errors", "/s", "sum(rate(board_cache_redis_errors_total[{w}]))", 0.2,
            ">= 0.2 Redis errors a second (each one opens the cache's breaker)"),
+    Signal("commit_latency", COMMITS, "write (commit) round trip p95", "s",
+           _p95_of("board_db_write_duration_seconds"), 0.1,
+           "a write statement (autocommit: its commit included) took >= 0.1 s (p95) once it had a connection; a "
+           "lock or PgBouncer's queue explains that first, else the WAL flush or the network to Postgres"),
     Signal("db_pool_wait", DB_POOL, "DB pool checkout wait p95", "s",
            _p95_of("board_db_pool_checkout_wait_seconds"), 0.1,
            "requests waited >= 0.1 s (p95) for a connection of the API's pool"),
@@ -134,6 +145,8 @@ CONTEXT_FOR = {
     "api_process_cpu": ("api_processes",),
     "api_loop_demand": ("api_loop_cpu", "api_processes"),
     "generator_demand": ("generator_cpu",),
+    "lock_waits": ("commit_latency",),
+    "commit_latency": ("lock_waits", "pgbouncer_wait", "postgres_cpu"),
 }
 
 Trace = list[list[float]]  # [[seconds since the run started, value], ...]
@@ -366,6 +379,21 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
         )
         return (f"{cache}fewer statements per request, or more CPU for Postgres (`postgresql.resources.limits.cpu`): "
                 f"it used {peak} of {setup.postgres_cpus:g} CPUs")  # fmt: skip
+    if key == "lock_waits":
+        return (f"find the transaction that holds the lock (`SELECT pid, pg_blocking_pids(pid), query FROM "
+                f"pg_stat_activity WHERE wait_event_type = 'Lock'`): a migration (the chart's `migrate` Job), a "
+                f"batch job or a long transaction; shorten it or run it off-peak. More connections "
+                f"(BOARD_DB_POOL_SIZE, `pgbouncer.poolSize`) only queue more statements behind it: {peak} waited "
+                f"(mean, at the peak)")  # fmt: skip
+    if key == "commit_latency":
+        # Their own signals saturated in the run: a write waited for them before it could commit.
+        blocked = [BY_KEY[k].figure for k in ("lock_waits", "pgbouncer_wait")
+                   if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None]  # fmt: skip
+        if blocked:
+            return f"see {' and '.join(blocked)} first: a write waits for them before it commits (p95 {peak})"
+        return (f"a faster disk for Postgres' WAL (`postgresql.persistence.storageClass`) or a shorter network path to "
+                f"it, else fewer commits (batch writes): writes took {peak} (p95) with no lock or PgBouncer queue "
+                f"to explain it")  # fmt: skip
     if key == "pgbouncer_wait":
         active = finding.evidence.get("PgBouncer server connections in use")
         held = f"{active:g} of {setup.pgbouncer_pool}" if active is not None else f"all {setup.pgbouncer_pool}"

@@ -42,6 +42,8 @@ DB_USER = "board"
 DB_OWNER = "board_owner"
 #: The roles' script, the chart's own (its Postgres runs it at initdb): one source for both.
 DB_ROLES_SQL = Path(__file__).resolve().parents[2] / "helm" / "loadlab" / "files" / "db-roles.sql"
+#: The Postgres exporter's custom queries (lock waits), the chart's own: one source for both.
+EXPORTER_QUERIES = DB_ROLES_SQL.parent / "postgres-exporter-queries.yaml"
 START_TIMEOUT = 60.0
 
 
@@ -409,7 +411,8 @@ class Exporter(Service):
 def postgres_exporter(workdir: Path, postgres: Postgres) -> Exporter:
     return Exporter(
         workdir, "postgres-exporter",
-        [POSTGRES_EXPORTER, "--web.listen-address=127.0.0.1:{port}", "--disable-settings-metrics"],
+        [POSTGRES_EXPORTER, "--web.listen-address=127.0.0.1:{port}", "--disable-settings-metrics",
+         f"--extend.query-path={EXPORTER_QUERIES}"],
         {"DATA_SOURCE_NAME": postgres.exporter_dsn},
     )  # fmt: skip
 

@@ -66,6 +66,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.db_write = Histogram(
+            "board_db_write_duration_seconds",
+            "Round trip of each write statement, its commit included (autocommit), from after the pool checkout",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.pool_timeouts = Counter("board_db_pool_checkout_timeouts", "DB pool checkouts that timed out", registry=r)
         self.executor_wait = Histogram(
             "board_executor_wait_seconds",

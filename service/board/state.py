@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from passlib.context import CryptContext
@@ -87,6 +90,18 @@ class Board:
         each statement commits; the connection goes back when the block ends."""
         return self.engine.connect()
 
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """`connect()` for a route's write statement, timing its round trip (autocommit: its commit included) once
+        the connection is checked out: the commit latency of `board_db_write_duration_seconds`. A statement that
+        waits for a lock or a slow WAL flush shows here, not in the pool's checkout wait."""
+        async with self.connect() as conn:
+            start = time.perf_counter()
+            try:
+                yield conn
+            finally:
+                self.metrics.db_write.observe(time.perf_counter() - start)
+
     async def hash_password(self, password: str) -> str:
         return await self.executor.run("hash", self.passwords.hash, password)
 
@@ -105,7 +120,7 @@ class Board:
             new = await self.hash_password(password)
         except ExecutorFull:
             return False
-        async with self.connect() as conn:
+        async with self.write() as conn:
             await repository.replace_password_hash(conn, user_id, password_hash, new)
         return True
 

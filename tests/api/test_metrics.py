@@ -21,6 +21,7 @@ CONTRACT_METRICS = [
     "board_http_request_duration_seconds",
     "board_http_requests_in_flight",
     "board_db_pool_checkout_wait_seconds",
+    "board_db_write_duration_seconds",
     "board_db_pool_connections_in_use",
     "board_db_pool_connections_idle",
     "board_db_pool_overflow",
@@ -76,6 +77,9 @@ async def test_every_contract_metric_is_exported_with_sane_values(
     # Two DB-backed requests, two more checkouts (the bypass read goes to Postgres too).
     wait = "board_db_pool_checkout_wait_seconds_count"
     assert metric(text, wait) == metric(before, wait) + 2
+    # The post was a write (its commit timed); reads are not.
+    writes = "board_db_write_duration_seconds_count"
+    assert metric(before, writes) >= 1 and metric(text, writes) == metric(before, writes)
     # Configured figures are the instance's: two processes' shares of the pool (5 + 5) and queue (32 + 32).
     assert metric(text, "board_db_pool_size") == 10 and metric(text, "board_db_pool_max_overflow") == 10
     assert metric(text, "board_executor_queue_limit") == 64

@@ -87,6 +87,13 @@ def test_database_roles_least_privilege(pgbouncer):
     assert mounts["/docker-entrypoint-initdb.d"] == "initdb"
     exporter = env_map(container(pg, "exporter"))
     assert exporter["DATA_SOURCE_USER"] == "board_owner"
+    # Its custom queries (lock waits) are the lab's file, mounted where its flag points.
+    queries = get(objs, "ConfigMap", "loadlab-postgresql-exporter-queries")
+    assert queries["data"] == {"queries.yaml": (CHART / "files" / "postgres-exporter-queries.yaml").read_text()}
+    assert "--extend.query-path=/etc/postgres-exporter/queries.yaml" in container(pg, "exporter")["args"]
+    exporter_mounts = {m["mountPath"]: m["name"] for m in container(pg, "exporter")["volumeMounts"]}
+    volumes = {v["name"]: v for v in pg["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[exporter_mounts["/etc/postgres-exporter"]]["configMap"]["name"] == queries["metadata"]["name"]
     api = env_map(container(get(objs, "Deployment", "loadlab-api"), "api"))
     assert api["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board:$(LOADLAB_DB_PASSWORD)@")
     assert api["LOADLAB_DB_PASSWORD"]["secretKeyRef"]["key"] == "database-password"

@@ -69,6 +69,7 @@ def fake_exposition(n: int) -> str:
         add(name, value)
     add("board_db_pool_checkout_timeouts_total", n)
     hist("board_executor_wait_seconds", 5)
+    hist("board_db_write_duration_seconds", 10)
     for task in ("hash", "verify"):
         hist("board_executor_task_duration_seconds", 5, task=task)
     add("board_executor_rejections_total", n)
@@ -108,6 +109,7 @@ def fake_exposition(n: int) -> str:
     add("pg_stat_database_xact_commit", 100 * n, datid="5", datname="board")
     add("pg_stat_database_xact_rollback", n, datid="5", datname="board")
     add("pg_locks_count", 3, datname="board", mode="accesssharelock")
+    add("pg_lock_waits_backends", 0)
     add("redis_up", 1)
     add("redis_commands_processed_total", 50 * n)
     add("redis_keyspace_hits_total", 40 * n)

@@ -228,3 +228,33 @@ def test_an_event_loop_full_of_bcrypt_points_at_the_executor_knob() -> None:
     assert found.findings[0].resource == diagnosis.API_CPU
     assert found.findings[0].next_step.startswith("hash in the executor (BOARD_HASH_IN_EXECUTOR=true, now false)")
     assert run(traces).findings[0].next_step.startswith("more API replicas")  # hashing off the loop, every CPU used
+
+
+def test_a_held_lock_is_named_before_the_slow_commits_and_pool_waits_it_causes() -> None:
+    """Writers queue behind a lock: their round trips (commits) and then the pool's checkouts slow down with it."""
+    traces = quiet_traces()
+    traces["lock_waits"] = trace([0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4])  # from 6 s
+    traces["commit_latency"] = trace([0, 0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])  # a moment before: a quantile
+    traces["db_pool_wait"] = trace([0] * 5 + [0.5] * 6)  # from 10 s
+    found = run(traces)
+    assert [f.resource for f in found.findings] == [diagnosis.POSTGRES_LOCKS, diagnosis.COMMITS, diagnosis.DB_POOL]
+    assert found.headline.startswith("Postgres locks saturated first, 6 s into the run")
+    assert "pg_blocking_pids" in found.findings[0].next_step
+    assert found.findings[0].evidence[diagnosis.BY_KEY["commit_latency"].figure] == 0.9
+    # The commits' own next step sends the reader to the lock, not to the disk.
+    assert found.findings[1].next_step.startswith("see Postgres backends waiting for a lock (mean) first")
+
+
+def test_slow_commits_with_no_lock_or_queue_point_at_the_wal_disk() -> None:
+    traces = quiet_traces()
+    traces["commit_latency"] = trace([0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    traces["lock_waits"] = trace([0.2] * 8)  # a lock now and then is not saturation
+    found = run(traces)
+    assert [f.resource for f in found.findings] == [diagnosis.COMMITS]
+    assert "`postgresql.persistence.storageClass`" in found.findings[0].next_step
+    assert "300 ms (p95)" in found.findings[0].next_step
+    # Writes waiting in PgBouncer's queue are PgBouncer's finding; the commits' step says so.
+    traces["pgbouncer_wait"] = trace([0, 5, 5, 5, 5, 5, 5, 5])
+    found = run(traces)
+    assert [f.resource for f in found.findings] == [diagnosis.PGBOUNCER, diagnosis.COMMITS]
+    assert found.findings[1].next_step.startswith("see clients waiting in PgBouncer (mean) first")

@@ -46,6 +46,6 @@ async def login(request: Request, board: BoardDep, username: FormUsername, passw
 @router.post("/register", status_code=201)
 async def register(board: BoardDep, body: RegisterIn) -> Response:
     password_hash = await board.hash_password(body.password)
-    async with board.connect() as conn:
+    async with board.write() as conn:
         user = await repository.create_user(conn, body.username, password_hash)
     return json_response(user, 201)

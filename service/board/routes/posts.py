@@ -85,7 +85,7 @@ async def get_post(board: BoardDep, post_id: PostId) -> Response:
 
 @router.post("/posts/", status_code=201)
 async def create_post(board: BoardDep, user_id: CurrentUserId, body: PostIn) -> Response:
-    async with board.connect() as conn:
+    async with board.write() as conn:
         post = await repository.create_post(conn, user_id, body.title, body.content)
     created = orjson.dumps(post)
     await board.first_page.add(post["id"], created)
@@ -94,6 +94,6 @@ async def create_post(board: BoardDep, user_id: CurrentUserId, body: PostIn) -> 
 
 @router.post("/comments/", status_code=201)
 async def create_comment(board: BoardDep, user_id: CurrentUserId, body: CommentIn) -> Response:
-    async with board.connect() as conn:
+    async with board.write() as conn:
         comment = await repository.create_comment(conn, user_id, body.post_id, body.content)
     return json_response(comment, 201)
