@@ -7,6 +7,7 @@ prints what was planted against what the diagnosis named first; tests/lab/test_p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,18 @@ from loadlab.commands import REPO_ROOT
 from loadlab.formats import text_table
 from loadlab.lab import run_lab
 from loadlab.loadtest import LoadOptions, LocustRun
+from loadlab.process import ServiceError
 from loadlab.result import Machine, RunResult
+from loadlab.services import Postgres
 from loadlab.stack import Stack
 
 PLANTED_DIR = REPO_ROOT / "lab" / "planted"
 #: Seconds of load per case: the workers connect and the users spawn in the first few, then a signal must hold
 #: `diagnosis.SUSTAIN` samples in a row.
 DURATION = 20
+#: The planted lock: held this long, then released this long, over and over (a batch job's short transactions).
+LOCK_HOLD = 1.5
+LOCK_PAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Case:
     delays: dict[str, float] = field(default_factory=dict)
     #: A locustfile of lab/planted/ instead of the load suite (then `scenario` is None).
     locustfile: str | None = None
+    #: A table another session locks in SHARE mode (writes wait, reads do not) while the load runs (`LockHolder`).
+    lock: str | None = None
 
     @property
     def values(self) -> Path:
@@ -57,21 +65,63 @@ CASES: tuple[Case, ...] = (
     Case("postgres-cpu", diagnosis.POSTGRES_CPU, "cached-list", users=15, workers=2, cpus="chart"),
     Case("generator", diagnosis.GENERATOR, None, users=20, workers=1, locustfile="generator_locustfile.py"),
     Case("redis-slow", diagnosis.REDIS, "cached-list", users=10, delays={"redis": 0.05}),
+    Case("postgres-locks", diagnosis.POSTGRES_LOCKS, "write-heavy", users=15, lock="posts"),
 )
 BY_NAME = {c.name: c for c in CASES}
+
+
+class LockHolder(threading.Thread):
+    """Another session's short transactions that each lock `table` in SHARE mode for `LOCK_HOLD` seconds, then
+    let go for `LOCK_PAUSE`, until stopped: every INSERT into the table waits for the lock meanwhile."""
+
+    def __init__(self, postgres: Postgres, table: str) -> None:
+        super().__init__(name=f"lock-{table}", daemon=True)
+        self.postgres = postgres
+        self.table = table
+        self.stopped = threading.Event()
+        self.problem = ""
+
+    def run(self) -> None:
+        sql = f"BEGIN; LOCK TABLE {self.table} IN SHARE MODE; SELECT pg_sleep({LOCK_HOLD}); COMMIT"
+        while not self.stopped.is_set():
+            try:
+                self.postgres.psql(sql)
+            except ServiceError as exc:  # the run reports it; the lock is the case's, not the run's, concern
+                self.problem = str(exc)
+                return
+            self.stopped.wait(LOCK_PAUSE)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=LOCK_HOLD + 10)
 
 
 def run_case(root: Path, case: Case, *, machine: Machine | None = None, duration: int = DURATION,
              quiet: bool = True) -> RunResult:  # fmt: skip
     """One planted case, start to finish (its report written like any run's)."""
+    holders: list[LockHolder] = []
 
     def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
         for part, seconds in case.delays.items():
             stack.proxies[part].delay = seconds
+        if case.lock and not holders and stack.postgres is not None:
+            holders.append(LockHolder(stack.postgres, case.lock))
+            holders[0].start()
 
-    return run_lab(root, presets.load(str(case.values)), case.options(duration), machine=machine, quiet=quiet,
-                   during=during if case.delays else None,
-                   stack_options={"delayed": tuple(case.delays)} if case.delays else None)  # fmt: skip
+    def ended(stack: Stack) -> None:
+        for holder in holders:
+            holder.stop()
+
+    def after(stack: Stack, result: RunResult) -> None:
+        result.problems += [f"the planted lock stopped early: {h.problem}" for h in holders if h.problem]
+
+    try:
+        return run_lab(root, presets.load(str(case.values)), case.options(duration), machine=machine, quiet=quiet,
+                       during=during if case.delays or case.lock else None, ended=ended, after=after,
+                       stack_options={"delayed": tuple(case.delays)} if case.delays else None)  # fmt: skip
+    finally:
+        for holder in holders:
+            holder.stop()
 
 
 def matrix_rows(outcomes: Sequence[tuple[Case, RunResult]]) -> list[list[str]]:
