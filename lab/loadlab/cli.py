@@ -11,6 +11,7 @@ from pathlib import Path
 from loadlab import presets
 from loadlab.cpulimit import CpuLimitError
 from loadlab.loadtest import LoadOptions
+from loadlab.process import ServiceError
 from loadsuite.options import add_lab_arguments
 
 #: What `loadlab bench` compares: the seed's starting point, the design before issue H, and the best so far.
@@ -263,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_soak(args)
         if args.command == "diagnose-matrix":
             return cmd_diagnose_matrix(args)
-    except (presets.PresetError, ValueError, FileNotFoundError, CpuLimitError) as exc:
+    except (presets.PresetError, ValueError, FileNotFoundError, CpuLimitError, ServiceError) as exc:
         print(f"loadlab: {exc}", file=sys.stderr)
         return 2
     return 2

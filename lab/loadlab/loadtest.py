@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadlab import commands
 from loadlab.cpulimit import CHART_CPUS, parse_cpus
-from loadlab.process import Process, free_port
+from loadlab.process import Process, ServiceError, free_port, tail
 
 PROGRESS_INTERVAL = 1.0
 #: Without a terminal the progress is a line each time, so fewer of them.
@@ -32,6 +32,10 @@ END_GRACE = 60.0
 SCRAPE_TIMEOUT = 2.0
 #: The master keeps serving its final numbers this long, so Prometheus (scraping every second) gets them.
 EXPORTER_LINGER = 3.0
+#: A worker that has not joined the master this long after the start never will (a wrong master port, a crash at
+#: import): the run stops with an error naming it instead of waiting for it (Locust's master waits forever).
+#: Generous: a worker's imports took over 20 s on a crowded 2-core machine.
+JOIN_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,9 @@ class LocustRun:
     """Master + workers. Files land in `outdir`: CSVs, HTML report, JSON stats, the verdict."""
 
     def __init__(self, workdir: Path, outdir: Path, host: str, options: LoadOptions, *, exporter_port: int,
-                 run_id: str) -> None:  # fmt: skip
+                 run_id: str, join_timeout: float = JOIN_TIMEOUT) -> None:  # fmt: skip
         self.workdir = workdir
+        self.join_timeout = join_timeout
         self.outdir = outdir
         self.host = host
         self.options = options
@@ -220,10 +225,14 @@ class LocustRun:
         interrupted = False
         # Workers report every 3 s, so the rate is taken over a few reports, not between two scrapes.
         recent: deque[Progress] = deque(maxlen=RPS_WINDOW)
+        joined = False
         try:
             while self.master.alive and time.monotonic() < deadline:
                 time.sleep(PROGRESS_INTERVAL)
                 now = self.progress(started)
+                joined = joined or self.joined(now) >= len(self.workers)
+                if not joined and now.elapsed > self.join_timeout:
+                    raise ServiceError(self.not_joined(now))
                 if recent and now.elapsed > recent[0].elapsed:
                     now.rps = max(0.0, (now.requests - recent[0].requests) / (now.elapsed - recent[0].elapsed))
                 recent.append(now)
@@ -236,6 +245,19 @@ class LocustRun:
         finally:
             code = self.stop()
         return LocustResult(code, wall_start, time.time(), interrupted or code is None, self.files)
+
+    @staticmethod
+    def joined(progress: Progress) -> int:
+        """Workers the master knows (every state but missing); none while its exporter does not answer."""
+        return sum(n for state, n in progress.workers.items() if state != "missing")
+
+    def not_joined(self, progress: Progress) -> str:
+        names = ", ".join(w.name for w in self.workers)
+        first = self.workers[0] if self.workers else None
+        log = f"; the end of {first.name}'s log:\n{tail(first.log_path, 10)}" if first is not None else ""
+        return (f"Locust workers did not join the master (127.0.0.1:{self.master_port}) within "
+                f"{self.join_timeout:.0f} s: {self.joined(progress)} of {len(self.workers)} joined ({names}); "
+                f"the run stopped{log}")  # fmt: skip
 
     def stop(self) -> int | None:
         """Stop the master first (it quits its workers and writes its reports), then any worker left."""
