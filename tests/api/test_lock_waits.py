@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadlab.services import Api, Exporter, Postgres, postgres_exporter
 
@@ -30,9 +31,13 @@ def exporter(tmp_workdir: Path, postgres: Postgres) -> Iterator[Exporter]:
 
 
 async def lock_waits(exporter: Exporter) -> float:
+    """The exporter's gauge (labelled with the server it reads, whose port differs in each run)."""
     async with httpx.AsyncClient(timeout=30) as client:
         text = (await client.get(f"http://{exporter.target}/metrics")).text
-    return metric(text, "pg_lock_waits_backends")
+    values = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+              if sample.name == "pg_lock_waits_backends"]  # fmt: skip
+    assert len(values) == 1, "the exporter did not run our custom query"
+    return values[0]
 
 
 async def test_a_write_behind_a_held_lock_shows_as_a_lock_wait_and_a_slow_commit(
