@@ -54,6 +54,12 @@ def test_windows_are_five_minutes_or_a_quarter_of_a_short_run() -> None:
 
 
 @pytest.mark.e2e
+def test_users_start_within_ten_seconds_but_never_faster_than_logins_allow() -> None:
+    assert soak.spawn_rate(50) == 5.0  # 50 users over 10 s
+    assert soak.spawn_rate(3) == 1.0  # at least one a second
+    assert soak.spawn_rate(770) == 20.0  # 70 % of a 1100-user knee: 38.5 s of ramp, not 77 logins/s
+
+
 def test_a_two_minute_soak(tmp_path: Path) -> None:
     """What CI runs: `loadlab soak --minutes 2` (at 70 % of a small knee: the figures, not the capacity).
 
