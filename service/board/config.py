@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     """API processes of this instance, one event loop each (default: the CPUs this process may use)."""
     metrics_port: int = Field(9000, ge=1, le=65535)
     """Port of `/metrics` (all processes of the instance summed), apart from the API's port."""
+    keep_alive_seconds: int = Field(75, ge=1, le=3600)
+    """Seconds an idle client connection stays open: longer than any client's or proxy's gap between requests.
+    A server that closes first races the client's next request, which then fails unanswered (a POST is not
+    retried); uvicorn's 5 s did, under overload, against the seed mix's 1-3 s waits plus seconds of loop lag."""
     database_url: str = Field(repr=False)
     """`postgresql+psycopg://user:pw@host:port/db` (PgBouncer or Postgres)."""
     db_pool_size: int = Field(10, ge=1, le=1000)

@@ -78,6 +78,7 @@ def run_worker(index: int, count: int, sock: socket.socket, ready: Event) -> Non
         proxy_headers=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=settings.keep_alive_seconds,
         backlog=BACKLOG,
         lifespan="on",
     )
