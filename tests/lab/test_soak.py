@@ -44,6 +44,17 @@ def test_each_drift_fails_the_soak(change: dict[str, float], broken: str) -> Non
     assert soak.judge(windows(**change)) == [broken]
 
 
+def test_a_count_that_grows_and_stays_fails_but_one_peak_that_returns_does_not() -> None:
+    def soak_of(servers: list[float]) -> list[Window]:
+        return [replace(STEADY, at=300.0 * (i + 1), pgbouncer_servers=n) for i, n in enumerate(servers)]
+
+    assert soak.judge(soak_of([8, 9, 8, 12, 7, 6])) == []  # one busy instant, within the pool
+    assert soak.judge(soak_of([8, 11, 12, 12, 9])) == [
+        "pgbouncer_servers not flat: 8 in the first window, 12 at 1200 s"
+    ]
+    assert soak.judge(soak_of([8, 8, 8, 9, 11])) == ["pgbouncer_servers not flat: 8 in the first window, 11 at 1500 s"]
+
+
 def test_one_window_proves_nothing() -> None:
     assert soak.judge([STEADY]) == ["only 1 window(s): nothing to compare"]
 
