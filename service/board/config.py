@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     """Seconds an idle client connection stays open: longer than any client's or proxy's gap between requests.
     A server that closes first races the client's next request, which then fails unanswered (a POST is not
     retried); uvicorn's 5 s did, under overload, against the seed mix's 1-3 s waits plus seconds of loop lag."""
+    shutdown_drain_seconds: float = Field(3.0, ge=0, le=20)
+    """On SIGTERM, seconds during which every response closes its connection before idle ones are closed."""
     database_url: str = Field(repr=False)
     """`postgresql+psycopg://user:pw@host:port/db` (PgBouncer or Postgres)."""
     db_pool_size: int = Field(10, ge=1, le=1000)

@@ -34,7 +34,8 @@ from board.config import Settings
 
 log = logging.getLogger("board.supervisor")
 
-# SIGTERM stops accepting, then in-flight requests get this long to finish (Kubernetes allows 30 s).
+# SIGTERM stops accepting, drains (BOARD_SHUTDOWN_DRAIN_SECONDS), then in-flight requests get this long to finish
+# (Kubernetes allows 30 s in all).
 GRACEFUL_SHUTDOWN_SECONDS = 20
 # Past uvicorn's default 2048: the seed's bursts of logins must queue, not be refused by the kernel.
 BACKLOG = 4096
@@ -63,13 +64,15 @@ def run_worker(index: int, count: int, sock: socket.socket, ready: Event) -> Non
     from prometheus_client import disable_created_metrics
 
     from board.app import create_app
+    from board.drain import CloseWhenDraining, DrainingServer
     from board.gcpause import freeze_startup_heap
 
     # `_created` series double the scrape and no dashboard reads them.
     disable_created_metrics()
     settings = Settings().for_process(index, count)  # read from BOARD_* variables
+    app = CloseWhenDraining(create_app(settings, process=str(index), on_started=ready.set))
     config = uvicorn.Config(
-        create_app(settings, process=str(index), on_started=ready.set),
+        app,
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -83,7 +86,7 @@ def run_worker(index: int, count: int, sock: socket.socket, ready: Event) -> Non
         lifespan="on",
     )
     freeze_startup_heap()
-    uvicorn.Server(config).run(sockets=[sock])
+    DrainingServer(config, app, settings.shutdown_drain_seconds).run(sockets=[sock])
 
 
 @dataclass
