@@ -50,7 +50,7 @@ def test_redis_wants_its_password(redis_server: Redis) -> None:
     anonymous = redis_sync.Redis(host="127.0.0.1", port=redis_server.port)
     with anonymous, pytest.raises(redis_sync.exceptions.AuthenticationError):
         anonymous.ping()
-    with redis_sync.Redis.from_url(redis_server.url) as client:
+    with redis_sync.Redis.from_url(redis_server.admin_url) as client:
         assert client.ping()
         assert client.config_get("protected-mode") == {"protected-mode": "yes"}
 
@@ -65,5 +65,12 @@ def test_files_holding_passwords_are_their_owners_alone(
     for service in (postgres, pgbouncer, redis_server):
         assert service.process is not None and service.process.pid is not None
         cmdline = Path(f"/proc/{service.process.pid}/cmdline").read_bytes().decode()
-        for secret in (postgres.password, postgres.owner_password, postgres.superuser_password, redis_server.password):
+        for secret in (
+            postgres.password,
+            postgres.owner_password,
+            postgres.superuser_password,
+            redis_server.password,
+            redis_server.exporter_password,
+            redis_server.admin_password,
+        ):
             assert secret not in cmdline, service.name

@@ -32,6 +32,8 @@ HEADER = (
     "# kubectl -n {ns} create secret generic {secret} --from-literal=database-password=$(openssl rand -hex 16) \\\n"
     "#   --from-literal=database-owner-password=$(openssl rand -hex 16) \\\n"
     "#   --from-literal=postgres-password=$(openssl rand -hex 16) \\\n"
+    "#   --from-literal=redis-password=$(openssl rand -hex 16) \\\n"
+    "#   --from-literal=redis-exporter-password=$(openssl rand -hex 16) \\\n"
     "#   --from-literal=jwt-secret=$(openssl rand -hex 32) \\\n"
     "#   --from-literal=grafana-admin-password=$(openssl rand -hex 12) \\\n"
     "#   --from-literal=locust-web-password=$(openssl rand -hex 12)\n"

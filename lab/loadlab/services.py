@@ -9,6 +9,7 @@ use these same classes, so what the tests prove is what the lab runs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -44,6 +45,12 @@ DB_OWNER = "board_owner"
 DB_ROLES_SQL = Path(__file__).resolve().parents[2] / "helm" / "loadlab" / "files" / "db-roles.sql"
 #: The Postgres exporter's custom queries (lock waits), the chart's own: one source for both.
 EXPORTER_QUERIES = DB_ROLES_SQL.parent / "postgres-exporter-queries.yaml"
+#: Redis' users (the API's, the exporter's; default user off), the chart's file too.
+REDIS_USERS_CONF = DB_ROLES_SQL.with_name("redis-users.conf")
+REDIS_API_USER = "board"
+REDIS_EXPORTER_USER = "loadlab-exporter"
+#: The lab's own Redis user (tests' and drills' housekeeping: FLUSHDB, CONFIG GET); the chart has none.
+REDIS_ADMIN_USER = "loadlab-admin"
 START_TIMEOUT = 60.0
 
 
@@ -141,6 +148,10 @@ class Postgres(Service):
     the API (rows only); password auth on 127.0.0.1 only."""
 
     name = "postgres"
+    #: The cluster's bootstrap superuser (initdb -U), and the roles script run once the database exists: a test
+    #: of the chart's upgrade path builds the layout from before the roles by changing them.
+    superuser = "postgres"
+    roles_sql: Path | None = DB_ROLES_SQL
 
     def __init__(self, workdir: Path, port: int | None = None, *, settings: Mapping[str, str] | None = None,
                  data_disk_mb: int | None = None) -> None:  # fmt: skip
@@ -188,7 +199,7 @@ class Postgres(Service):
             extra = ["--waldir", self.home / "wal"]
         give_to(self.home, self.user)
         run_to_completion(
-            [PG_BIN / "initdb", "-D", self.data_dir, "-U", "postgres", "--pwfile", pwfile,
+            [PG_BIN / "initdb", "-D", self.data_dir, "-U", self.superuser, "--pwfile", pwfile,
              "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions", *extra],
             self.log_path, user=self.user,
         )  # fmt: skip
@@ -244,7 +255,8 @@ class Postgres(Service):
             self.psql(f"CREATE DATABASE {DB_NAME}", db="postgres")
             roles = {"LOADLAB_DB_OWNER": DB_OWNER, "LOADLAB_DB_OWNER_PASSWORD": self.owner_password,
                      "LOADLAB_DB_USER": DB_USER, "LOADLAB_DB_PASSWORD": self.password}  # fmt: skip
-            self._psql(["-f", str(DB_ROLES_SQL)], DB_NAME, roles)
+            if self.roles_sql is not None:
+                self._psql(["-f", str(self.roles_sql)], DB_NAME, roles)
         return self
 
     def _ready(self) -> bool:
@@ -261,7 +273,7 @@ class Postgres(Service):
         # Passwords go through the environment (PGPASSWORD, the roles script's \getenv), never argv.
         env = {**os.environ, **(env or {}), "PGPASSWORD": self.superuser_password}
         result = subprocess.run(
-            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
+            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "-d", db,
              "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", *args],
             env=env, capture_output=True, text=True, check=False, timeout=60,
         )  # fmt: skip
@@ -344,32 +356,49 @@ class PgBouncer(Service):
 
 
 class Redis(Service):
-    """A cache-only Redis: no persistence, loopback only, a password (in a 0600 file, never argv), protected mode."""
+    """A cache-only Redis: no persistence, loopback only, protected mode, one ACL user per client
+    (files/redis-users.conf: the API's, the exporter's; no default user) plus the lab's admin; users and passwords in
+    a 0600 file, never argv."""
 
     name = "redis"
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         super().__init__(workdir, port)
-        self.password = secrets.token_hex(16)
+        self.password = secrets.token_hex(16)  # the API's user
+        self.exporter_password = secrets.token_hex(16)
+        self.admin_password = secrets.token_hex(16)
 
     @property
     def url(self) -> str:
         return self.url_at(self.port)
 
     def url_at(self, port: int) -> str:
-        """The API's URL (password included) through another port (a proxy in front of this Redis)."""
-        return f"redis://:{self.password}@127.0.0.1:{port}/0"
+        """The API's URL (its user and password) through another port (a proxy in front of this Redis)."""
+        return f"redis://{REDIS_API_USER}:{self.password}@127.0.0.1:{port}/0"
+
+    @property
+    def admin_url(self) -> str:
+        """Every command and key: for the lab's and tests' housekeeping, never given to the API."""
+        return f"redis://{REDIS_ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.port}/0"
 
     @property
     def address(self) -> str:
         """`redis://host:port` without the password (an exporter's flag: argv is readable by every local user)."""
         return f"redis://127.0.0.1:{self.port}"
 
+    def users(self) -> str:
+        """files/redis-users.conf with the passwords' SHA-256 filled in, plus the lab's admin."""
+        text = REDIS_USERS_CONF.read_text()
+        for marker, password in (("BOARD", self.password), ("EXPORTER", self.exporter_password)):
+            text = text.replace(f"@{marker}_PASSWORD_SHA256@", hashlib.sha256(password.encode()).hexdigest())
+        admin = hashlib.sha256(self.admin_password.encode()).hexdigest()
+        return text + f"user {REDIS_ADMIN_USER} on #{admin} ~* &* +@all\n"
+
     def start(self) -> Redis:
         home = self.workdir / self.name
         home.mkdir(parents=True, exist_ok=True)
         secret = home / "auth.conf"
-        write_private(secret, f"requirepass {self.password}\nprotected-mode yes\n")
+        write_private(secret, self.users() + "protected-mode yes\n")
         config = {
             "port": self.port,
             "bind": "127.0.0.1",
@@ -420,8 +449,9 @@ def postgres_exporter(workdir: Path, postgres: Postgres) -> Exporter:
 def redis_exporter(workdir: Path, redis: Redis) -> Exporter:
     return Exporter(
         workdir, "redis-exporter",
-        [REDIS_EXPORTER, f"-redis.addr={redis.address}", "-web.listen-address=127.0.0.1:{port}"],
-        {"REDIS_PASSWORD": redis.password},
+        [REDIS_EXPORTER, f"-redis.addr={redis.address}", f"-redis.user={REDIS_EXPORTER_USER}",
+         "-web.listen-address=127.0.0.1:{port}"],
+        {"REDIS_PASSWORD": redis.exporter_password},
     )  # fmt: skip
 
 

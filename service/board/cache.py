@@ -66,6 +66,9 @@ def fail_fast_redis(url: str, max_connections: int) -> Redis:
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),
+        # No CLIENT SETINFO on each new connection: Redis' ACL user for the API (helm/loadlab/files/redis-users.conf)
+        # allows only the commands the cache and the throttle send.
+        driver_info=None,
     )
     return Redis.from_pool(pool)
 

@@ -33,7 +33,8 @@ async def test_failed_logins_are_throttled_per_account_and_per_address(
     start_api: Callable[..., Api], redis_server: Redis
 ) -> None:
     url = redis_server.url.rpartition("/")[0] + f"/{THROTTLE_DB}"
-    redis.Redis.from_url(url).flushdb()
+    admin_url = redis_server.admin_url.rpartition("/")[0] + f"/{THROTTLE_DB}"  # FLUSHDB: not the API's user
+    redis.Redis.from_url(admin_url).flushdb()
     api = start_api(
         "throttle", redis_url=url, BOARD_LOGIN_MAX_FAILURES_PER_ACCOUNT=str(PER_ACCOUNT),
         BOARD_LOGIN_MAX_FAILURES_PER_ADDRESS=str(PER_ADDRESS), BOARD_LOGIN_FAILURE_WINDOW_SECONDS="600",
@@ -77,7 +78,8 @@ async def test_throttle_fails_open_without_redis() -> None:
 
 async def test_throttle_refuses_with_the_window_left(redis_server: Redis) -> None:
     url = redis_server.url.rpartition("/")[0] + f"/{THROTTLE_DB + 1}"
-    redis.Redis.from_url(url).flushdb()
+    admin_url = redis_server.admin_url.rpartition("/")[0] + f"/{THROTTLE_DB + 1}"  # FLUSHDB: not the API's user
+    redis.Redis.from_url(admin_url).flushdb()
     metrics = Metrics(bcrypt_rounds=4, hash_in_executor=True, cache_enabled=False)
     throttle = LoginThrottle(url, per_account=2, per_address=0, window_seconds=90, metrics=metrics)
     try:

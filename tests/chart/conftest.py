@@ -157,6 +157,7 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 DB_PASSWORD = "chart-test-" + "p" * 20
 DB_OWNER_PASSWORD = "chart-test-owner-" + "o" * 20
 REDIS_PASSWORD = "chart-test-redis-" + "r" * 20
+REDIS_EXPORTER_PASSWORD = "chart-test-redis-exporter-" + "e" * 12
 JWT_SECRET = "chart-test-jwt-" + "s" * 40
 
 
@@ -181,7 +182,8 @@ def chart_redis(tmp_workdir: Path) -> Iterator[Any]:
     from loadlab.services import Redis
 
     redis = Redis(tmp_workdir / "chart-redis")
-    redis.password = REDIS_PASSWORD  # the value the Secret would hold
+    redis.password = REDIS_PASSWORD  # the values the Secret would hold
+    redis.exporter_password = REDIS_EXPORTER_PASSWORD
     redis.start()
     yield redis
     redis.stop()

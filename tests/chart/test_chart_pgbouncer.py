@@ -28,6 +28,7 @@ from tests.chart.conftest import (
     DB_OWNER_PASSWORD,
     DB_PASSWORD,
     JWT_SECRET,
+    REDIS_EXPORTER_PASSWORD,
     REDIS_PASSWORD,
     container,
     env_map,
@@ -173,7 +174,8 @@ def _chart_env(c: dict[str, Any], replacements: dict[str, str]) -> dict[str, str
         if isinstance(value, dict):
             key = value["secretKeyRef"]["key"]
             value = {"database-password": DB_PASSWORD, "database-owner-password": DB_OWNER_PASSWORD,
-                     "redis-password": REDIS_PASSWORD, "jwt-secret": JWT_SECRET}[key]  # fmt: skip
+                     "redis-password": REDIS_PASSWORD, "redis-exporter-password": REDIS_EXPORTER_PASSWORD,
+                     "jwt-secret": JWT_SECRET}[key]  # fmt: skip
         value = value.replace("$(LOADLAB_DB_PASSWORD)", DB_PASSWORD)
         value = value.replace("$(LOADLAB_DB_OWNER_PASSWORD)", DB_OWNER_PASSWORD)
         value = value.replace("$(LOADLAB_REDIS_PASSWORD)", REDIS_PASSWORD)

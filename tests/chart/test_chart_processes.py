@@ -8,6 +8,7 @@ pgbouncer-exporter has no Debian package: its flags are checked statically only 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import urllib.request
@@ -15,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_sync
 
 from loadlab.process import Process, free_port, port_is_open
 from loadlab.services import POSTGRES_EXPORTER, REDIS_EXPORTER, REDIS_SERVER
 from tests.chart.conftest import (
+    CHART,
     DB_OWNER_PASSWORD,
+    REDIS_EXPORTER_PASSWORD,
     REDIS_PASSWORD,
     container,
     env_map,
@@ -57,36 +61,49 @@ def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
     require_tool(Path(REDIS_SERVER).name, "apt-get install redis-server (scripts/bootstrap.sh does)")
     c = container(get(objs, "Deployment", "loadlab-redis"), "redis")
     assert c["command"][:2] == ["sh", "-c"] and c["command"][3] == "redis-server"
-    assert env_map(c)["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
-    auth = tmp_workdir / "chart-redis-auth"
+    assert env_map(c)["LOADLAB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
+    assert env_map(c)["REDISCLI_AUTH"] == {
+        "secretKeyRef": {"name": "loadlab-auth", "key": "redis-exporter-password"}
+    }  # fmt: skip
+    users = get(objs, "ConfigMap", "loadlab-redis-users")["data"]["users.conf"]
+    assert users == (CHART / "files" / "redis-users.conf").read_text()  # the lab's users too
+    auth, users_dir = tmp_workdir / "chart-redis-auth", tmp_workdir / "chart-redis-users"
     auth.mkdir()
-    script = _swap([c["command"][2]], "/run/redis-auth", str(auth))[0].replace(
-        "exec redis-server", f"exec {REDIS_SERVER}"
-    )
+    users_dir.mkdir()
+    (users_dir / "users.conf").write_text(users)
+    script = _swap([c["command"][2]], "/run/redis-auth", str(auth))[0]
+    script = _swap([script], "/etc/redis-users", str(users_dir))[0].replace("exec redis-server", f"exec {REDIS_SERVER}")
     port = free_port()
     flags = _swap(c["command"][4:], "6379", str(port))
     data = tmp_workdir / "chart-redis-rendered"
     data.mkdir()
     flags = _swap(flags, "/data", str(data))
     flags += ["--bind", "127.0.0.1"]  # loopback only here; in the pod the NetworkPolicy guards it
-    env = {**os.environ, "REDISCLI_AUTH": REDIS_PASSWORD}
+    env = {**os.environ, "LOADLAB_REDIS_PASSWORD": REDIS_PASSWORD, "REDISCLI_AUTH": REDIS_EXPORTER_PASSWORD}
     process = _start("chart-redis-rendered", ["sh", "-c", script, "redis-server", *flags], tmp_workdir, port, env=env)
     try:
+        probe = _swap(list(c["readinessProbe"]["exec"]["command"]), "6379", str(port))
+        assert subprocess.run(probe, capture_output=True, text=True, timeout=10, env=env).stdout.strip() == "PONG"
 
-        def cli(*args: str, password: bool = True) -> str:
-            cli_env = env if password else {k: v for k, v in env.items() if k != "REDISCLI_AUTH"}
-            return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True,
-                                  timeout=10, env=cli_env).stdout  # fmt: skip
-
-        def config(key: str) -> str:
-            out = cli("config", "get", key).split()
+        def config(key: str) -> str:  # as the probe's (the exporter's) read-only user
+            out = subprocess.run([*probe[:-1], "config", "get", key], capture_output=True, text=True, check=True,
+                                 timeout=10, env=env).stdout.split()  # fmt: skip
             return out[1] if len(out) > 1 else ""
 
         assert config("save") == "" and config("appendonly") == "no"
         assert config("maxmemory-policy") == "allkeys-lru" and config("maxmemory") == str(256 * 1024 * 1024)
-        assert config("protected-mode") == "yes" and config("requirepass") == REDIS_PASSWORD
-        assert "NOAUTH" in cli("ping", password=False)  # no password, no service
-        assert (auth / "auth.conf").stat().st_mode & 0o777 == 0o600  # the password's file, its owner's alone
+        assert config("protected-mode") == "yes"
+        api_url = f"redis://board:{REDIS_PASSWORD}@127.0.0.1:{port}/0"  # the API's user, as rendered in its URL
+        with redis_sync.Redis.from_url(api_url) as api:
+            api.set("board:{posts}:version", 1)
+            with pytest.raises(redis_sync.exceptions.NoPermissionError):
+                api.flushall()
+        with redis_sync.Redis(port=port) as anonymous, pytest.raises(redis_sync.exceptions.AuthenticationError):
+            anonymous.ping()  # the default user is off: no name, no service
+        written = (auth / "auth.conf").read_text()
+        assert (auth / "auth.conf").stat().st_mode & 0o777 == 0o600  # the users' file, its owner's alone
+        assert hashlib.sha256(REDIS_PASSWORD.encode()).hexdigest() in written and REDIS_PASSWORD not in written
+        assert "@BOARD_PASSWORD_SHA256@" not in written and "@EXPORTER_PASSWORD_SHA256@" not in written
         assert REDIS_PASSWORD not in " ".join(c["command"])  # never on the command line
     finally:
         process.stop()
@@ -95,14 +112,17 @@ def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
 def test_rendered_redis_exporter_scrapes_redis(objs, tmp_workdir, chart_redis):
     require_tool(Path(REDIS_EXPORTER).name, "apt-get install prometheus-redis-exporter (scripts/bootstrap.sh does)")
     c = container(get(objs, "Deployment", "loadlab-redis"), "exporter")
-    assert env_map(c)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
+    assert env_map(c)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-exporter-password"}}
+    assert "-redis.user=loadlab-exporter" in c["args"]  # its read-only user (files/redis-users.conf)
     port = free_port()
     argv = _swap(list(c["args"]), "redis://127.0.0.1:6379", chart_redis.address)
     argv = _swap(argv, "-web.listen-address=:9121", f"-web.listen-address=127.0.0.1:{port}")
-    env = {**os.environ, "REDIS_PASSWORD": REDIS_PASSWORD}
+    env = {**os.environ, "REDIS_PASSWORD": REDIS_EXPORTER_PASSWORD}
     process = _start("chart-redis-exporter", [REDIS_EXPORTER, *argv], tmp_workdir, port, env=env)
     try:
-        assert "\nredis_up 1" in _metrics(port)
+        text = _metrics(port)
+        assert "\nredis_up 1" in text
+        assert "\nredis_memory_max_bytes " in text  # from CONFIG GET, which its user may run
     finally:
         process.stop()
 

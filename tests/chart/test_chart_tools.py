@@ -175,9 +175,9 @@ WAIVER_SCOPE = {
     "CKV_K8S_8": r"loadlab-(locust-results|locust-worker|test)",  # serve no port: nothing to probe
     "CKV_K8S_9": r"loadlab-(locust-results|locust-worker|test)",
     "CKV_K8S_15": r".*",  # pull policy: every workload
-    "CKV_K8S_35": r"loadlab-(api|migrate|postgresql|pgbouncer|redis|grafana|locust-master|locust-worker)",
+    "CKV_K8S_35": r"loadlab-(api|migrate|postgresql(-roles)?|pgbouncer|redis|grafana|locust-master|locust-worker)",
     "CKV_K8S_38": r"loadlab-prometheus",  # the one pod with a service account token
-    "CKV_K8S_40": r"loadlab-(postgresql|redis|pgbouncer|grafana)",  # third-party images' own uids
+    "CKV_K8S_40": r"loadlab-(postgresql(-roles)?|redis|pgbouncer|grafana)",  # third-party images' own uids
     "CKV_K8S_43": r".*",  # tags, not digests: every workload
 }
 

@@ -97,17 +97,17 @@ def test_database_roles_least_privilege(pgbouncer):
     api = env_map(container(get(objs, "Deployment", "loadlab-api"), "api"))
     assert api["BOARD_DATABASE_URL"].startswith("postgresql+psycopg://board:$(LOADLAB_DB_PASSWORD)@")
     assert api["LOADLAB_DB_PASSWORD"]["secretKeyRef"]["key"] == "database-password"
-    # Only the Postgres pod holds the superuser's password; no one but Postgres and its exporter the owner's.
+    # Only the Postgres pod (and the roles Job) holds the superuser's password; the owner's: those and migrate.
     for obj, pod in workloads(objs):
         for c in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
             keys = {
                 v["secretKeyRef"]["key"] for v in env_map(c).values() if isinstance(v, dict) and "secretKeyRef" in v
             }
             name = f"{obj['metadata']['name']}/{c['name']}"
-            if "postgres-password" in keys:
-                assert name == "loadlab-postgresql/postgresql", name
+            if "postgres-password" in keys:  # and the post-upgrade Job that runs files/db-roles.sql
+                assert name in ("loadlab-postgresql/postgresql", "loadlab-postgresql-roles/roles"), name
             if "database-owner-password" in keys:
-                assert name.startswith(("loadlab-postgresql/", "loadlab-migrate/")), name
+                assert name.startswith(("loadlab-postgresql/", "loadlab-postgresql-roles/", "loadlab-migrate/")), name
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
@@ -134,7 +134,7 @@ def test_api_env_is_the_preset_verbatim_plus_wiring(preset):
         assert "@loadlab-postgresql:5432/board" in url
         assert not [o for o in objs if o["metadata"]["name"].startswith("loadlab-pgbouncer")]
     if data["redis"]["enabled"]:
-        assert env["BOARD_REDIS_URL"] == "redis://:$(LOADLAB_REDIS_PASSWORD)@loadlab-redis:6379/0"
+        assert env["BOARD_REDIS_URL"] == "redis://board:$(LOADLAB_REDIS_PASSWORD)@loadlab-redis:6379/0"
         assert env["LOADLAB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
     else:
         assert env["BOARD_REDIS_URL"] == ""
@@ -513,6 +513,7 @@ def _egress_allowed(objs: list[dict[str, Any]], src: dict[str, str], dst: dict[s
 EDGES_ALLOWED = [
     ("locust-worker", "api", 8000), ("locust-master", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 9000),
     ("api", "pgbouncer", 6432), ("pgbouncer", "postgresql", 5432), ("migrate", "postgresql", 5432),
+    ("db-roles", "postgresql", 5432),
     ("api", "redis", 6379), ("locust-worker", "locust-master", 5557),
     ("prometheus", "locust-master", 9646), ("prometheus", "postgresql", 9187), ("prometheus", "pgbouncer", 9127),
     ("prometheus", "redis", 9121), ("grafana", "prometheus", 9090),
@@ -521,7 +522,7 @@ EDGES_DENIED = [
     ("api", "postgresql", 5432), ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379),
     ("grafana", "postgresql", 5432), ("api", "locust-master", 5557), ("locust-master", "pgbouncer", 6432),
     ("api", "postgresql", 9187), ("api", "locust-worker", 5557), ("prometheus", "api", 8000),
-    ("locust-worker", "api", 9000),
+    ("locust-worker", "api", 9000), ("db-roles", "api", 8000), ("db-roles", "redis", 6379),
 ]  # fmt: skip
 
 

@@ -130,10 +130,11 @@ seccompProfile:
 {{- printf "postgresql+psycopg://%s:$(LOADLAB_DB_PASSWORD)@%s:%v/%s" $pg.username (include "loadlab.postgresHost" .) (include "loadlab.postgresPort" .) $pg.database -}}
 {{- end -}}
 
-{{/* Return the Redis URL the API uses, its password from $(LOADLAB_REDIS_PASSWORD) (empty when Redis is disabled: no cache). */}}
+{{/* Return the Redis URL the API uses: its ACL user `board` (files/redis-users.conf), its password from
+$(LOADLAB_REDIS_PASSWORD) (empty when Redis is disabled: no cache). */}}
 {{- define "loadlab.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
-{{- printf "redis://:$(LOADLAB_REDIS_PASSWORD)@%s:%v/0" (include "loadlab.componentName" (dict "ctx" . "component" "redis")) .Values.redis.port -}}
+{{- printf "redis://board:$(LOADLAB_REDIS_PASSWORD)@%s:%v/0" (include "loadlab.componentName" (dict "ctx" . "component" "redis")) .Values.redis.port -}}
 {{- end -}}
 {{- end -}}
 
