@@ -138,11 +138,13 @@ class Supervisor:
             )  # fmt: skip
             return self._supervise()
         finally:
+            # The listening sockets first: once the workers stop accepting (their drain), a new connection must be
+            # refused at once, not completed by the kernel into a backlog nobody reads and reset at exit.
+            for worker in self.workers:
+                worker.sock.close()
             self._stop_workers()
             if metrics_server is not None:
                 metrics_server.shutdown()
-            for worker in self.workers:
-                worker.sock.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
@@ -207,7 +209,7 @@ class Supervisor:
             assert process.pid is not None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + GRACEFUL_SHUTDOWN_SECONDS + 5
+        deadline = time.monotonic() + self.settings.shutdown_drain_seconds + GRACEFUL_SHUTDOWN_SECONDS + 5
         for process in live:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
