@@ -319,8 +319,13 @@ def headline(findings: list[Finding], quiet: list[Finding]) -> str:
             return "no saturation signal was measured (no Prometheus data for the run)"
         nearest = max(quiet, key=lambda f: (f.peak or 0.0) / (f.threshold or 1.0))
         share = (nearest.peak or 0.0) / (nearest.threshold or 1.0)
-        return (f"nothing saturated: every signal stayed under its threshold (the nearest: "
-                f"{BY_KEY[nearest.signal].figure} peaked at {share:.0%} of its threshold)")  # fmt: skip
+        peaked = f"{BY_KEY[nearest.signal].figure} peaked at {share:.0%} of its threshold"
+        if share >= 1:  # a burst (a restart, a spawn) above the threshold, too short to count as saturation
+            return (
+                f"nothing saturated: no signal held above its threshold for {SUSTAIN} readings in a row "
+                f"(the highest: {peaked}, briefly)"
+            )
+        return f"nothing saturated: every signal stayed under its threshold (the nearest: {peaked})"
     first = findings[0]
     signal = BY_KEY[first.signal]
     text = (f"{first.resource} saturated first, {first.crossed_at:.0f} s into the run: {signal.figure} "

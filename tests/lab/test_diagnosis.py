@@ -80,6 +80,15 @@ def test_nothing_saturated_says_which_came_nearest() -> None:
     assert "DB pool checkout wait p95 peaked at 80% of its threshold" in found.headline
 
 
+def test_a_burst_over_the_threshold_is_not_called_under_it() -> None:
+    traces = quiet_traces()
+    traces["db_pool_wait"] = trace([0.0, 2.0, 2.0, 0.0, 0.0, 0.0])  # 20x the threshold, for one window
+    found = run(traces)
+    assert found.findings == []
+    assert "stayed under" not in found.headline
+    assert "DB pool checkout wait p95 peaked at 2000% of its threshold, briefly" in found.headline
+
+
 def test_signals_with_no_data_are_listed_as_unmeasured() -> None:
     traces = quiet_traces()
     del traces["pgbouncer_wait"], traces["redis_latency"]
