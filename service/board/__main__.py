@@ -25,9 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--host", default="127.0.0.1", metavar="HOST", help="bind address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, metavar="PORT", help="bind port (default: %(default)s)")
     serve.add_argument(
-        "--metrics-port", type=int, default=None, metavar="PORT",
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
         help="port of /metrics, on the same address (default: BOARD_METRICS_PORT, else 9000)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.command == "seed-users" and args.count < 1:
         parser.error(f"--count must be >= 1, got {args.count}")

@@ -153,9 +153,15 @@ class FirstPage:
     """The one owner of `GET /posts/`'s first page: which request it is, its cache, its headers."""
 
     def __init__(
-        self, redis_url: str, ttl_seconds: float, metrics: Metrics, page_size: int, *, enabled: bool = True,
+        self,
+        redis_url: str,
+        ttl_seconds: float,
+        metrics: Metrics,
+        page_size: int,
+        *,
+        enabled: bool = True,
         write_through: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         assert page_size >= 1, "page_size must be >= 1"
         self.enabled = enabled and bool(redis_url)
         #: False: a new post drops the page instead of updating it (the design before write-through, kept so the

@@ -67,9 +67,15 @@ class BoundedExecutor:
     """
 
     def __init__(
-        self, workers: int, queue_limit: int, metrics: Metrics, *, inline: bool = False, nice: int = 0,
+        self,
+        workers: int,
+        queue_limit: int,
+        metrics: Metrics,
+        *,
+        inline: bool = False,
+        nice: int = 0,
         max_wait: float = 0.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         assert workers >= 1, "workers must be >= 1"
         assert queue_limit >= 0, "queue_limit must be >= 0"
         assert max_wait >= 0, "max_wait must be >= 0 (0 = no bound)"

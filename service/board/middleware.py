@@ -65,9 +65,7 @@ class InFlightLimitMiddleware:
     matched (matched here, only on refusal), so the metrics show which routes were shed.
     """
 
-    def __init__(
-        self, app: ASGIApp, limit: int, metrics: Metrics, retry_after: int, routes: list[BaseRoute]
-    ) -> None:  # fmt: skip
+    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics, retry_after: int, routes: list[BaseRoute]) -> None:
         assert limit >= 0, "limit must be >= 0 (0 = no limit)"
         self.app = app
         self.limit = limit
@@ -100,9 +98,14 @@ class HashingShedMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, executor: BoundedExecutor, paths: frozenset[str], metrics: Metrics, retry_after: int,
+        self,
+        app: ASGIApp,
+        executor: BoundedExecutor,
+        paths: frozenset[str],
+        metrics: Metrics,
+        retry_after: int,
         routes: list[BaseRoute],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.app = app
         self.executor = executor
         self.paths = paths

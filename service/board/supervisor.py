@@ -134,8 +134,11 @@ class Supervisor:
             metrics_server = self._serve_metrics()
             log.warning(
                 "board: %d processes on http://%s:%d, metrics on :%d",
-                self.count, self.host, self.port, self.metrics_port,
-            )  # fmt: skip
+                self.count,
+                self.host,
+                self.port,
+                self.metrics_port,
+            )
             return self._supervise()
         finally:
             # The listening sockets first: once the workers stop accepting (their drain), a new connection must be
@@ -155,9 +158,11 @@ class Supervisor:
     def _start(self, worker: Worker) -> None:
         worker.ready = self._context.Event()
         worker.process = self._context.Process(
-            target=run_worker, args=(worker.index, self.count, worker.sock, worker.ready),
-            name=f"board-worker-{worker.index}", daemon=False,
-        )  # fmt: skip
+            target=run_worker,
+            args=(worker.index, self.count, worker.sock, worker.ready),
+            name=f"board-worker-{worker.index}",
+            daemon=False,
+        )
         worker.process.start()
         worker.started_at = time.monotonic()
 

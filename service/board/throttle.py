@@ -48,7 +48,7 @@ class Seen:
 class LoginThrottle:
     def __init__(
         self, redis_url: str, *, per_account: int, per_address: int, window_seconds: int, metrics: Metrics
-    ) -> None:  # fmt: skip
+    ) -> None:
         assert per_account >= 0 and per_address >= 0 and window_seconds >= 1
         self.per_account = per_account
         self.per_address = per_address
