@@ -58,8 +58,10 @@ class BenchPlan:
     #: Capacity-finder steps per preset (users per step, max users): the baseline breaks within tens of users,
     #: the tuned preset holds hundreds, and both are judged by one SLO. Presets not named use the default.
     knee_steps: tuple[tuple[str, int, int], ...] = (
-        ("seed-baseline", 5, 100), ("single-process", 25, 1000), ("*", 50, 2000),
-    )  # fmt: skip
+        ("seed-baseline", 5, 100),
+        ("single-process", 25, 1000),
+        ("*", 50, 2000),
+    )
     knee_step_seconds: int = 10
     storm_users: int = 60
     storm_sized_by_limit: bool = True  # offer STORM_OVERSUPPLY x the measured bcrypt limit (at least storm_users)
@@ -71,9 +73,21 @@ class BenchPlan:
 
     @classmethod
     def smoke(cls) -> BenchPlan:
-        return cls(bcrypt_seconds=0.5, ceiling_users=5, ceiling_seconds=5, seed_users=10, seed_spawn=10,
-                   seed_seconds=6, knee_steps=(("*", 5, 10),), knee_step_seconds=4, storm_users=4,
-                   storm_sized_by_limit=False, storm_seconds=6, workers=1, accounts=5)  # fmt: skip
+        return cls(
+            bcrypt_seconds=0.5,
+            ceiling_users=5,
+            ceiling_seconds=5,
+            seed_users=10,
+            seed_spawn=10,
+            seed_seconds=6,
+            knee_steps=(("*", 5, 10),),
+            knee_step_seconds=4,
+            storm_users=4,
+            storm_sized_by_limit=False,
+            storm_seconds=6,
+            workers=1,
+            accounts=5,
+        )
 
 
 @dataclass
@@ -197,8 +211,15 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
             )
             box.append(float(value[0]["value"][1]) if value else 0.0)
 
-        report = lab(preset, f"seed-{name}", users=plan.seed_users, spawn_rate=plan.seed_spawn,
-                     duration=plan.seed_seconds, scenario="seed", after=mean_users)  # fmt: skip
+        report = lab(
+            preset,
+            f"seed-{name}",
+            users=plan.seed_users,
+            spawn_rate=plan.seed_spawn,
+            duration=plan.seed_seconds,
+            scenario="seed",
+            after=mean_users,
+        )
         offered = (users_avg[0] if users_avg else 0.0) / SEED_MEAN_WAIT
         results.seed[name] = {
             "endpoints": [asdict(r) for r in report.endpoints],
@@ -213,15 +234,27 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     for name, preset in chosen.items():
         step_users, max_users = knee_steps(plan, name)
         steps = max(1, max_users // step_users)
-        report = lab(preset, f"knee-{name}", users=max_users, spawn_rate=max(step_users, 1),
-                     duration=steps * plan.knee_step_seconds + 5, scenario="seed", shape="capacity",
-                     step_users=step_users, step_interval=plan.knee_step_seconds,
-                     thresholds=SLO_FILE)  # fmt: skip
+        report = lab(
+            preset,
+            f"knee-{name}",
+            users=max_users,
+            spawn_rate=max(step_users, 1),
+            duration=steps * plan.knee_step_seconds + 5,
+            scenario="seed",
+            shape="capacity",
+            step_users=step_users,
+            step_interval=plan.knee_step_seconds,
+            thresholds=SLO_FILE,
+        )
         capacity = report.verdict.get("capacity", {})
         knee = capacity.get("knee") or {}
-        results.knee[name] = {"users": knee.get("users", 0), "rps": knee.get("rps", 0.0), "step_users": step_users,
-                              "max_users": max_users,
-                              "stopped_because": capacity.get("stopped_because", "")}  # fmt: skip
+        results.knee[name] = {
+            "users": knee.get("users", 0),
+            "rps": knee.get("rps", 0.0),
+            "step_users": step_users,
+            "max_users": max_users,
+            "stopped_because": capacity.get("stopped_because", ""),
+        }
         knee_reports[name] = report
     knee_diagnoses(results, knee_reports)
 
@@ -244,9 +277,17 @@ def run_bench(root: Path, plan: BenchPlan, say: Callable[[str], None] = print) -
     storm_users = plan.storm_users
     if plan.storm_sized_by_limit:
         storm_users = max(storm_users, int(limit * STORM_OVERSUPPLY * STORM_MEAN_WAIT))
-    storm = lab(tuned, "login-storm", users=storm_users, spawn_rate=storm_users,
-                duration=plan.storm_seconds, scenario="login-storm", during=start_probe, ended=stop_probe,
-                after=count_probe)  # fmt: skip
+    storm = lab(
+        tuned,
+        "login-storm",
+        users=storm_users,
+        spawn_rate=storm_users,
+        duration=plan.storm_seconds,
+        scenario="login-storm",
+        during=start_probe,
+        ended=stop_probe,
+        after=count_probe,
+    )
     if probe_box:
         probe_box[0].stop()
     logins = next((r for r in storm.endpoints if r.name == "/auth/login"), None)
@@ -290,14 +331,14 @@ def figure_rows(r: Results) -> list[list[str]]:
     for cost, vps in r.bcrypt.items():
         rows.append([f"bcrypt limit, cost {cost} (verifies/s, all cores)", f"{vps:.1f}", ""])
     rows.append(["bare-ASGI ceiling (GET /healthz, rps)", f"{r.bare_rps or 0:.0f}", ""])
-    rows.append(["cached GET /posts/ at no wait (rps)", f"{r.cached_rps or 0:.0f}",
-                 f"{ratio(r.cached_rps, r.bare_rps)} of bare"])  # fmt: skip
+    of_bare = f"{ratio(r.cached_rps, r.bare_rps)} of bare"
+    rows.append(["cached GET /posts/ at no wait (rps)", f"{r.cached_rps or 0:.0f}", of_bare])
     for name, s in r.seed.items():
         rows += seed_rows(name, s)
     knees = list(r.knee.items())
     for name, k in knees:
-        rows.append([f"capacity knee {name} (users @ rps; steps of {k['step_users']} to {k['max_users']})",
-                     f"{k['users']} @ {k['rps']:.0f}", ""])  # fmt: skip
+        label = f"capacity knee {name} (users @ rps; steps of {k['step_users']} to {k['max_users']})"
+        rows.append([label, f"{k['users']} @ {k['rps']:.0f}", ""])
     if len(knees) >= 2:
         last, high = knees[-1]
         for name, low in knees[:-1]:
@@ -308,8 +349,8 @@ def figure_rows(r: Results) -> list[list[str]]:
             rows.append([f"knee ratio {last} / {name} (users)", "", shown])
     s = r.storm
     if s:
-        rows.append(["login storm: logins/s", f"{s['logins_per_s']:.1f}",
-                     f"{ratio(s['logins_per_s'], s['bcrypt_limit'])} of bcrypt limit"])  # fmt: skip
+        of_limit = f"{ratio(s['logins_per_s'], s['bcrypt_limit'])} of bcrypt limit"
+        rows.append(["login storm: logins/s", f"{s['logins_per_s']:.1f}", of_limit])
         p99 = s["others_p99_ms"]
         rows.append(["login storm: other requests p99 (ms)", "n/a" if p99 is None else f"{p99:.0f}", ""])
     return rows
@@ -322,15 +363,15 @@ def seed_rows(name: str, s: dict[str, Any]) -> list[list[str]]:
     login = next((e for e in endpoints if e["name"] == "/auth/login"), None)
     hit = (s.get("server") or {}).get("cache hit ratio")
     cpu = s.get("cpu_ms_per_request") or {}
+    achieved, offered = s["achieved_rps"], s["offered_rps"]
+    worst_p95 = max((e["p95_ms"] for e in others), default=0)
     rows = [
-        [f"seed test {name}: achieved / offered rps", f"{s['achieved_rps']:.0f} / {s['offered_rps']:.0f}",
-         ratio(s["achieved_rps"], s["offered_rps"])],
+        [f"seed test {name}: achieved / offered rps", f"{achieved:.0f} / {offered:.0f}", ratio(achieved, offered)],
         [f"seed test {name}: failures", str(s["failures"]), ""],
-        [f"seed test {name}: non-login p95 (ms, worst endpoint)",
-         f"{max((e['p95_ms'] for e in others), default=0):.0f}", ""],
+        [f"seed test {name}: non-login p95 (ms, worst endpoint)", f"{worst_p95:.0f}", ""],
         [f"seed test {name}: login p95 (ms)", f"{login['p95_ms']:.0f}" if login else "n/a", ""],
         [f"seed test {name}: cache hit ratio", "n/a" if hit is None else f"{hit:.3f}", ""],
-    ]  # fmt: skip
+    ]
     for part in ("api", "load generator"):
         if part in cpu:
             rows.append([f"seed test {name}: {part} CPU per request (ms)", f"{cpu[part]:.2f}", ""])
@@ -342,17 +383,27 @@ def endpoint_rows(r: Results) -> list[list[str]]:
     for name, s in r.seed.items():
         for e in s["endpoints"]:
             latency = [f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")]
-            rows.append([name, f"{e['method']} {e['name']}", str(e["requests"]), str(e["failures"]), *latency,
-                         f"{e['rps']:.1f}"])  # fmt: skip
+            counts = [str(e["requests"]), str(e["failures"])]
+            rows.append([name, f"{e['method']} {e['name']}", *counts, *latency, f"{e['rps']:.1f}"])
     return rows
 
 
 def write(out: Path, results: Results) -> None:
     (out / "bench.json").write_text(json.dumps(asdict(results), indent=2, default=str))
-    md = ["# loadlab bench", "", *[f"- {line}" for line in diagnosis_text(results)], "",
-          machine_text(results).replace("machine:", "**Machine**:", 1), "",
-          markdown_table(figure_rows(results)), "",
-          "## The seed's test per endpoint", "", markdown_table(endpoint_rows(results)), ""]  # fmt: skip
+    md = [
+        "# loadlab bench",
+        "",
+        *[f"- {line}" for line in diagnosis_text(results)],
+        "",
+        machine_text(results).replace("machine:", "**Machine**:", 1),
+        "",
+        markdown_table(figure_rows(results)),
+        "",
+        "## The seed's test per endpoint",
+        "",
+        markdown_table(endpoint_rows(results)),
+        "",
+    ]
     md += [f"- {tag}: `{path}`" for tag, path in results.runs.items()]
     (out / "bench.md").write_text("\n".join(md) + "\n")
 

@@ -91,8 +91,9 @@ def draw(chart: Chart, path: Path) -> bool:
     factor, unit = scale_for(chart.unit)
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     for series in chart.series:
-        ax.plot([t for t, _ in series.points], [v * factor for _, v in series.points], linewidth=1.2,
-                label=series.label)  # fmt: skip
+        ax.plot(
+            [t for t, _ in series.points], [v * factor for _, v in series.points], linewidth=1.2, label=series.label
+        )
     ax.set_title(chart.title, fontsize=10)
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(unit)

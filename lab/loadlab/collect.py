@@ -42,8 +42,9 @@ def locust_outcome(result: RunResult, files: dict[str, Path]) -> None:
     result.failures = locust_files.read_failures(files["csv_failures"])
 
 
-def counts(result: RunResult, api: Delta | None, rows_before: dict[str, int], rows_after: dict[str, int],
-           why_unknown: str = "") -> None:  # fmt: skip
+def counts(
+    result: RunResult, api: Delta | None, rows_before: dict[str, int], rows_after: dict[str, int], why_unknown: str = ""
+) -> None:
     """Both sides' counts, their comparison, and (for a failed verdict) its dominant cause."""
     if result.verdict:
         result.client_counts = consistency.client_counts(result.endpoints, result.failures)

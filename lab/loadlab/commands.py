@@ -22,8 +22,8 @@ def locustfile_arg(own: Path | None) -> str:
 
 
 def api_serve(host: str, port: int, metrics_port: int) -> list[str]:
-    return [sys.executable, "-m", "board", "serve", "--host", host, "--port", str(port),
-            "--metrics-port", str(metrics_port)]  # fmt: skip
+    address = ["--host", host, "--port", str(port), "--metrics-port", str(metrics_port)]
+    return [sys.executable, "-m", "board", "serve", *address]
 
 
 def api_migrate() -> list[str]:
@@ -53,5 +53,5 @@ def locust_master(options: Mapping[str, object], locustfile: str | Path = LOCUST
 def locust_worker(
     master_port: int, options: Mapping[str, object] = {}, locustfile: str | Path = LOCUSTFILE
 ) -> list[str]:  # noqa: B006 - read only
-    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
-            "--master-port", str(master_port), *locust_options(options)]  # fmt: skip
+    master = ["--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", *master, *locust_options(options)]

@@ -161,9 +161,14 @@ class CpuLimit:
 
     @classmethod
     def create(
-        cls, name: str, *, cpus: float | None = None, per_component: Mapping[str, float] | None = None,
-        root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup"),
-    ) -> CpuLimit:  # fmt: skip
+        cls,
+        name: str,
+        *,
+        cpus: float | None = None,
+        per_component: Mapping[str, float] | None = None,
+        root: Path = CGROUP_ROOT,
+        proc_cgroup: Path = Path("/proc/self/cgroup"),
+    ) -> CpuLimit:
         """`cpus` for the whole stack, or `per_component` quotas (components not named are not limited)."""
         assert (cpus is None) != (per_component is None), "give cpus or per_component"
         base, version = hierarchy(root, proc_cgroup)

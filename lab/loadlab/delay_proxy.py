@@ -67,8 +67,10 @@ class DelayProxy:
             self._tasks.discard(task)
             return
         try:
-            await asyncio.gather(self._pipe(client_reader, upstream_writer, held=False),
-                                 self._pipe(upstream_reader, client_writer, held=True))  # fmt: skip
+            await asyncio.gather(
+                self._pipe(client_reader, upstream_writer, held=False),
+                self._pipe(upstream_reader, client_writer, held=True),
+            )
         finally:
             for writer in (client_writer, upstream_writer):
                 writer.close()

@@ -82,15 +82,19 @@ def windows(
             yield t, reading, t0, earlier
 
 
-def busiest(timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float,
-            window: float) -> list[list[float]]:  # fmt: skip
+def busiest(
+    timeline: list[tuple[float, dict[str, dict[int, tuple[float, float]]]]], part: str, started_at: float, window: float
+) -> list[list[float]]:
     """The highest demand of any of the part's processes over the last `window` seconds, at each reading:
     `[seconds since started_at, demand]`."""
     points: list[list[float]] = []
     for t, reading, t0, earlier in windows(timeline, window, started_at):
         now, before = reading.get(part, {}), earlier.get(part, {})
-        demands = [demand_of(run - before[pid][0], wait - before[pid][1], t - t0)
-                   for pid, (run, wait) in now.items() if pid in before]  # fmt: skip
+        demands = [
+            demand_of(run - before[pid][0], wait - before[pid][1], t - t0)
+            for pid, (run, wait) in now.items()
+            if pid in before
+        ]
         if demands:
             points.append([round(t - started_at, 3), min(1.0, max(demands))])
     return points

@@ -73,8 +73,10 @@ class Signal:
 
 def _p95_of(histogram: str) -> str:
     """PromQL: a histogram's p95 over the window, only when it saw enough events (`{n}`) to have one."""
-    return (f"histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket[{{w}}])))"
-            f" and on () sum(increase({histogram}_count[{{w}}])) >= {{n}}")  # fmt: skip
+    return (
+        f"histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket[{{w}}])))"
+        f" and on () sum(increase({histogram}_count[{{w}}])) >= {{n}}"
+    )
 
 
 #: In cause order: a resource earlier in the list explains waits on the ones after it (see TIE_SECONDS).
@@ -124,7 +126,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("loop_lag", EVENT_LOOP, "event-loop lag p90", "s",
            "max(histogram_quantile(0.9, sum by (process, le) (rate(board_event_loop_lag_seconds_bucket[{w}]))))",
            0.1, "an event loop ran one in ten of its 0.1 s timers >= 0.1 s late (p90): something holds the loop"),
-)  # fmt: skip
+)  # fmt: skip  # a table: one signal a row (key, resource, figure, unit, query, threshold, rule)
 BY_KEY = {s.key: s for s in SIGNALS}
 
 #: Figures shown beside a finding (not signals): what the resource had, at the moment its signal crossed.
@@ -132,10 +134,12 @@ CONTEXT = {
     "api_processes": ("API processes", "max(board_api_processes)"),
     "pool_in_use": ("API pool connections in use", "sum(max_over_time(board_db_pool_connections_in_use[{w}]))"),
     "pool_capacity": ("API pool size + overflow", "sum(board_db_pool_size) + sum(board_db_pool_max_overflow)"),
-    "pgbouncer_server_active": ("PgBouncer server connections in use",
-                                "sum(max_over_time(pgbouncer_pools_server_active_connections[{w}]))"),
+    "pgbouncer_server_active": (
+        "PgBouncer server connections in use",
+        "sum(max_over_time(pgbouncer_pools_server_active_connections[{w}]))",
+    ),
     "executor_workers": ("bcrypt threads", "sum(board_executor_workers)"),
-}  # fmt: skip
+}
 CONTEXT_FOR = {
     "db_pool_wait": ("pool_in_use", "pool_capacity", "pgbouncer_server_active"),
     "pgbouncer_wait": ("pgbouncer_server_active", "pool_in_use"),
@@ -157,8 +161,13 @@ CpuTimeline = Sequence[tuple[float, dict[str, float]]]  # CpuMeter.timeline: (wa
 DemandTimeline = Sequence[tuple[float, dict[str, dict[int, tuple[float, float]]]]]  # DemandMeter.timeline
 
 
-def sample(prometheus_url: str, started_at: float, ended_at: float, cpu_timeline: CpuTimeline = (),
-           demand_timeline: DemandTimeline = ()) -> tuple[dict[str, Trace], list[str]]:  # fmt: skip
+def sample(
+    prometheus_url: str,
+    started_at: float,
+    ended_at: float,
+    cpu_timeline: CpuTimeline = (),
+    demand_timeline: DemandTimeline = (),
+) -> tuple[dict[str, Trace], list[str]]:
     """Every signal and context figure over [started_at, ended_at]: traces by key, and the queries that failed."""
     traces: dict[str, Trace] = {}
     problems: list[str] = []
@@ -328,9 +337,11 @@ def headline(findings: list[Finding], quiet: list[Finding]) -> str:
         return f"nothing saturated: every signal stayed under its threshold (the nearest: {peaked})"
     first = findings[0]
     signal = BY_KEY[first.signal]
-    text = (f"{first.resource} saturated first, {first.crossed_at:.0f} s into the run: {signal.figure} "
-            f"{_show(first.evidence[f'{signal.figure} ({signal.unit})'], signal.unit)} "
-            f"(threshold {_show(first.threshold or 0.0, signal.unit)})")  # fmt: skip
+    text = (
+        f"{first.resource} saturated first, {first.crossed_at:.0f} s into the run: {signal.figure} "
+        f"{_show(first.evidence[f'{signal.figure} ({signal.unit})'], signal.unit)} "
+        f"(threshold {_show(first.threshold or 0.0, signal.unit)})"
+    )
     if first.resource == GENERATOR:
         text += "; the verdict is suspect: the load generator, not the system, was the limit"
     return text
@@ -353,57 +364,80 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
             if used is not None and used < BY_KEY["generator_cpu"].threshold
             else ""
         )
-        return (f"more load-generator workers (`loadlab run -w {setup.generator_workers + 1}`, the chart's "
-                f"`locust.workers.replicas`), or a generator with CPUs of its own: a process wanted a CPU {peak} of "
-                f"the time{got}; rerun before trusting the verdict")  # fmt: skip
+        return (
+            f"more load-generator workers (`loadlab run -w {setup.generator_workers + 1}`, the chart's "
+            f"`locust.workers.replicas`), or a generator with CPUs of its own: a process wanted a CPU {peak} of "
+            f"the time{got}; rerun before trusting the verdict"
+        )
     if key == "generator_cpu":
-        return (f"more load-generator workers (`loadlab run -w {setup.generator_workers + 1}`, the chart's "
-                f"`locust.workers.replicas`): a worker at {peak} of a CPU cannot send more; rerun before trusting "
-                "the verdict")  # fmt: skip
+        return (
+            f"more load-generator workers (`loadlab run -w {setup.generator_workers + 1}`, the chart's "
+            f"`locust.workers.replicas`): a worker at {peak} of a CPU cannot send more; rerun before trusting "
+            "the verdict"
+        )
     if key == "api_loop_demand":
         used = finding.evidence.get(BY_KEY["api_loop_cpu"].figure)
         if used is not None and used < 0.5 * min(1.0, setup.api_cpus / max(1, setup.processes)):
-            return (f"CPUs of the API's own (`api.resources.requests.cpu`, a node or machine not shared with the "
-                    f"data tier or the generator): an event loop wanted a CPU {peak} of the time but used "
-                    f"{used:.2f} cores; the rest it waited for a CPU others held")  # fmt: skip
+            return (
+                f"CPUs of the API's own (`api.resources.requests.cpu`, a node or machine not shared with the "
+                f"data tier or the generator): an event loop wanted a CPU {peak} of the time but used "
+                f"{used:.2f} cores; the rest it waited for a CPU others held"
+            )
     if key in ("api_loop_cpu", "api_process_cpu", "api_loop_demand"):
         if env.get("BOARD_HASH_IN_EXECUTOR", "true") == "false":
-            return (f"hash in the executor (BOARD_HASH_IN_EXECUTOR=true, now false): bcrypt at cost "
-                    f"{env.get('BOARD_BCRYPT_ROUNDS', '12')} runs on the event loop, which peaked at {peak}, and every "
-                    "other request waits for it")  # fmt: skip
+            return (
+                f"hash in the executor (BOARD_HASH_IN_EXECUTOR=true, now false): bcrypt at cost "
+                f"{env.get('BOARD_BCRYPT_ROUNDS', '12')} runs on the event loop, which peaked at {peak}, and every "
+                "other request waits for it"
+            )
         spare = setup.api_cpus - setup.processes
         if spare >= 1:
-            return (f"more API processes (`api.workers` / BOARD_WORKERS, now {setup.processes}): the API may use "
-                    f"{setup.api_cpus:g} CPUs and a process peaked at {peak}")  # fmt: skip
-        return (f"more API replicas (`api.replicas`, `api.hpa`) or more CPU for each (`api.resources.limits"
-                f".cpu`; the lab's --cpus): {setup.processes} process(es) on {setup.api_cpus:g} CPU(s), the busiest "
-                f"at {peak}")  # fmt: skip
+            return (
+                f"more API processes (`api.workers` / BOARD_WORKERS, now {setup.processes}): the API may use "
+                f"{setup.api_cpus:g} CPUs and a process peaked at {peak}"
+            )
+        return (
+            f"more API replicas (`api.replicas`, `api.hpa`) or more CPU for each (`api.resources.limits"
+            f".cpu`; the lab's --cpus): {setup.processes} process(es) on {setup.api_cpus:g} CPU(s), the busiest "
+            f"at {peak}"
+        )
     if key == "postgres_cpu":
         cache = (
             "" if env.get("BOARD_CACHE_ENABLED", "true") == "true" else "cache the list (BOARD_CACHE_ENABLED=true), "
         )
-        return (f"{cache}fewer statements per request, or more CPU for Postgres (`postgresql.resources.limits.cpu`): "
-                f"it used {peak} of {setup.postgres_cpus:g} CPUs")  # fmt: skip
+        return (
+            f"{cache}fewer statements per request, or more CPU for Postgres (`postgresql.resources.limits.cpu`): "
+            f"it used {peak} of {setup.postgres_cpus:g} CPUs"
+        )
     if key == "lock_waits":
-        return (f"find the transaction that holds the lock (`SELECT pid, pg_blocking_pids(pid), query FROM "
-                f"pg_stat_activity WHERE wait_event_type = 'Lock'`): a migration (the chart's `migrate` Job), a "
-                f"batch job or a long transaction; shorten it or run it off-peak. More connections "
-                f"(BOARD_DB_POOL_SIZE, `pgbouncer.poolSize`) only queue more statements behind it: {peak} waited "
-                f"(mean, at the peak)")  # fmt: skip
+        return (
+            f"find the transaction that holds the lock (`SELECT pid, pg_blocking_pids(pid), query FROM "
+            f"pg_stat_activity WHERE wait_event_type = 'Lock'`): a migration (the chart's `migrate` Job), a "
+            f"batch job or a long transaction; shorten it or run it off-peak. More connections "
+            f"(BOARD_DB_POOL_SIZE, `pgbouncer.poolSize`) only queue more statements behind it: {peak} waited "
+            f"(mean, at the peak)"
+        )
     if key == "commit_latency":
         # Their own signals saturated in the run: a write waited for them before it could commit.
-        blocked = [BY_KEY[k].figure for k in ("lock_waits", "pgbouncer_wait")
-                   if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None]  # fmt: skip
+        blocked = [
+            BY_KEY[k].figure
+            for k in ("lock_waits", "pgbouncer_wait")
+            if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None
+        ]
         if blocked:
             return f"see {' and '.join(blocked)} first: a write waits for them before it commits (p95 {peak})"
-        return (f"a faster disk for Postgres' WAL (`postgresql.persistence.storageClass`) or a shorter network path to "
-                f"it, else fewer commits (batch writes): writes took {peak} (p95) with no lock or PgBouncer queue "
-                f"to explain it")  # fmt: skip
+        return (
+            f"a faster disk for Postgres' WAL (`postgresql.persistence.storageClass`) or a shorter network path to "
+            f"it, else fewer commits (batch writes): writes took {peak} (p95) with no lock or PgBouncer queue "
+            f"to explain it"
+        )
     if key == "pgbouncer_wait":
         active = finding.evidence.get("PgBouncer server connections in use")
         held = f"{active:g} of {setup.pgbouncer_pool}" if active is not None else f"all {setup.pgbouncer_pool}"
-        return (f"a larger PgBouncer pool (`pgbouncer.poolSize`, now {setup.pgbouncer_pool}) if Postgres has CPU to "
-                f"spare: {held} server connections were in use with {peak} clients waiting")  # fmt: skip
+        return (
+            f"a larger PgBouncer pool (`pgbouncer.poolSize`, now {setup.pgbouncer_pool}) if Postgres has CPU to "
+            f"spare: {held} server connections were in use with {peak} clients waiting"
+        )
     if key in ("executor_wait", "executor_queue"):
         rounds = env.get("BOARD_BCRYPT_ROUNDS", "12")
         threads = finding.evidence.get("bcrypt threads")
@@ -421,22 +455,32 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
         size, overflow = env.get("BOARD_DB_POOL_SIZE", "10"), env.get("BOARD_DB_MAX_OVERFLOW", "10")
         used = finding.evidence.get("API pool connections in use")
         held = f"{used:g} of {int(size) + int(overflow)}" if used is not None else "every"
-        behind = (f", PgBouncer has {setup.pgbouncer_pool} server connections behind it" if setup.pgbouncer
-                  else "; Postgres' max_connections must allow it")  # fmt: skip
-        return (f"a larger API pool (BOARD_DB_POOL_SIZE {size} + BOARD_DB_MAX_OVERFLOW {overflow} per instance)"
-                f"{behind}: {held} connections were in use and checkouts waited {peak} (p95)")  # fmt: skip
+        behind = (
+            f", PgBouncer has {setup.pgbouncer_pool} server connections behind it"
+            if setup.pgbouncer
+            else "; Postgres' max_connections must allow it"
+        )
+        return (
+            f"a larger API pool (BOARD_DB_POOL_SIZE {size} + BOARD_DB_MAX_OVERFLOW {overflow} per instance)"
+            f"{behind}: {held} connections were in use and checkouts waited {peak} (p95)"
+        )
     if key == "loop_lag":
         if env.get("BOARD_HASH_IN_EXECUTOR", "true") == "false":
-            return (f"hash in the executor (BOARD_HASH_IN_EXECUTOR=true): bcrypt on the event loop stops every other "
-                    f"request; the loop ran {peak} late")  # fmt: skip
-        return (f"find what holds the loop (long synchronous work; the GC panel), or spread the load over more "
-                f"processes (`api.workers`, now {setup.processes}): the loop ran {peak} late (p90)")  # fmt: skip
+            return (
+                f"hash in the executor (BOARD_HASH_IN_EXECUTOR=true): bcrypt on the event loop stops every other "
+                f"request; the loop ran {peak} late"
+            )
+        return (
+            f"find what holds the loop (long synchronous work; the GC panel), or spread the load over more "
+            f"processes (`api.workers`, now {setup.processes}): the loop ran {peak} late (p90)"
+        )
     return ""
 
 
 # -- a run, a stored result, a comparison ----------------------------------------------------------------------
-def diagnose_run(result: RunResult, prometheus_url: str, cpu_timeline: CpuTimeline = (),
-                 demand_timeline: DemandTimeline = ()) -> None:  # fmt: skip
+def diagnose_run(
+    result: RunResult, prometheus_url: str, cpu_timeline: CpuTimeline = (), demand_timeline: DemandTimeline = ()
+) -> None:
     """Sample every signal of the run from the live stack and store its diagnosis in `result`."""
     traces, problems = sample(prometheus_url, result.started_at, result.ended_at, cpu_timeline, demand_timeline)
     result.problems += problems
@@ -459,8 +503,10 @@ def how_it_looked(diagnosis: Diagnosis | None, signal: str) -> str:
     unit = BY_KEY[signal].unit
     for f in diagnosis.findings:
         if f.signal == signal:
-            return (f"saturated at {f.crossed_at:.0f} s, peak {_show(f.peak or 0.0, unit)} "
-                    f"(threshold {_show(f.threshold or 0.0, unit)})")  # fmt: skip
+            return (
+                f"saturated at {f.crossed_at:.0f} s, peak {_show(f.peak or 0.0, unit)} "
+                f"(threshold {_show(f.threshold or 0.0, unit)})"
+            )
     points = diagnosis.traces.get(signal)
     if not points:
         return "not measured"
@@ -477,8 +523,9 @@ def compare(diagnoses: dict[str, Diagnosis | None]) -> None:
         if diagnosis is None:
             continue
         for finding in (f for f in diagnosis.findings if f.signal in BY_KEY):
-            finding.elsewhere = {other: how_it_looked(d, finding.signal) for other, d in diagnoses.items()
-                                 if other != name}  # fmt: skip
+            finding.elsewhere = {
+                other: how_it_looked(d, finding.signal) for other, d in diagnoses.items() if other != name
+            }
 
 
 def first_resource(diagnosis: Diagnosis | None) -> str:
@@ -511,7 +558,8 @@ def as_rows(diagnosis: Diagnosis) -> list[list[str]]:
             rows.append([f.resource, f.rule, "-", "-", "-" if f.crossed_at is None else f"{f.crossed_at:.0f} s"])
             continue
         at = "-" if f.crossed_at is None else f"{f.crossed_at:.0f} s"
-        rows.append([f.resource, signal.figure, _show(f.peak or 0.0, signal.unit),
-                     _show(f.threshold or 0.0, signal.unit), at])  # fmt: skip
+        rows.append(
+            [f.resource, signal.figure, _show(f.peak or 0.0, signal.unit), _show(f.threshold or 0.0, signal.unit), at]
+        )
     rows += [[BY_KEY[k].resource, BY_KEY[k].figure, "n/a", "-", "not measured"] for k in diagnosis.unmeasured]
     return rows

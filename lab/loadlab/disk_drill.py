@@ -58,9 +58,15 @@ def writes_work_again(outcome: DrillOutcome) -> str | None:
 
 def disk_full() -> Drill:
     return Drill(
-        "disk-full", f"Postgres's data disk ({DATA_DISK_MB} MB tmpfs) full for {FULL_SECONDS} s", _fill, _free,
-        fault_seconds=FULL_SECONDS, duration=40, users=USERS, scenario="write-heavy",
+        "disk-full",
+        f"Postgres's data disk ({DATA_DISK_MB} MB tmpfs) full for {FULL_SECONDS} s",
+        _fill,
+        _free,
+        fault_seconds=FULL_SECONDS,
+        duration=40,
+        users=USERS,
+        scenario="write-heavy",
         stack_options={"data_disk_mb": DATA_DISK_MB},
         checks=(writes_get_503, api_sends_no_5xx_but_503, writes_work_again, recovered_within(10), nothing_lost),
         analyse_more=writes_after,
-    )  # fmt: skip
+    )

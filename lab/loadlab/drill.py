@@ -64,10 +64,16 @@ class DrillOutcome:
     def as_dict(self) -> dict[str, Any]:
         return {
             "diagnosis": self.result.diagnosis.headline if self.result.diagnosis else None,
-            "drill": self.drill.name, "passed": self.passed, "failed": self.failed,
-            "errors_by_status": self.errors_by_status, "client_errors": self.client_errors,
-            "recovery_seconds": self.recovery_seconds, "slowest_ms": self.slowest_ms, "extra": self.extra,
-            "injected_at": self.window.injected_at, "recovered_at": self.window.recovered_at,
+            "drill": self.drill.name,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors_by_status": self.errors_by_status,
+            "client_errors": self.client_errors,
+            "recovery_seconds": self.recovery_seconds,
+            "slowest_ms": self.slowest_ms,
+            "extra": self.extra,
+            "injected_at": self.window.injected_at,
+            "recovered_at": self.window.recovered_at,
             "consistency": dataclasses.asdict(self.result.consistency) if self.result.consistency else None,
             "verdict": {k: self.result.verdict.get(k) for k in ("passed", "suspect", "suspect_reasons")},
-        }  # fmt: skip
+        }

@@ -88,8 +88,12 @@ def measure() -> Machine:
 def measure_in(cpu_limit: CpuLimit, component: str = "api") -> Machine:
     """The fingerprint taken under a run's CPU quota (`--cpus`): by a child moved into `component`'s cgroup before
     it starts timing, so the timings and the quota read are what the stack gets."""
-    child = subprocess.Popen([sys.executable, "-m", "loadlab.fingerprint", "--wait"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loadlab.fingerprint", "--wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         cpu_limit.adopt(component, child.pid)
         out, _ = child.communicate("go\n", timeout=CHILD_TIMEOUT)

@@ -35,16 +35,21 @@ LOCUST_FILES = (
 # -- tables ----------------------------------------------------------------------------------------------------
 def table(rows: list[Endpoint]) -> list[list[str]]:
     head = ["Endpoint", "Requests", "Failures", "p50 ms", "p95 ms", "p99 ms", "rps", "Statuses"]
-    body = [[r.key, str(r.requests), str(r.failures), f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}", f"{r.p99_ms:.0f}",
-             f"{r.rps:.1f}", statuses_text(r.statuses)] for r in rows]  # fmt: skip
+    body = [_endpoint_row(r) for r in rows]
     if rows:
         total: dict[str, int] = {}
         for r in rows:
             for status, n in r.statuses.items():
                 total[status] = total.get(status, 0) + n
-        body.append(["Total", str(sum(r.requests for r in rows)), str(sum(r.failures for r in rows)), "", "", "",
-                     f"{sum(r.rps for r in rows):.1f}", statuses_text(total)])  # fmt: skip
+        requests, failures = sum(r.requests for r in rows), sum(r.failures for r in rows)
+        rps = sum(r.rps for r in rows)
+        body.append(["Total", str(requests), str(failures), "", "", "", f"{rps:.1f}", statuses_text(total)])
     return [head, *body]
+
+
+def _endpoint_row(r: Endpoint) -> list[str]:
+    latency = [f"{ms:.0f}" for ms in (r.p50_ms, r.p95_ms, r.p99_ms)]
+    return [r.key, str(r.requests), str(r.failures), *latency, f"{r.rps:.1f}", statuses_text(r.statuses)]
 
 
 def statuses_text(statuses: dict[str, int]) -> str:
@@ -90,8 +95,10 @@ def _note(note: str) -> str:
 
 def text_table(cells: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in cells]  # fmt: skip
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -122,8 +129,10 @@ def consistency_line(consistency: Consistency) -> str:
     if consistency.ok:
         counted = ", ".join(f"{check_label(c)} {c.clients}" for c in consistency.checks if c.clients)
         return f"ok ({len(consistency.checks)} counts agree" + (f": {counted})" if counted else ")")
-    wrong = "; ".join(f"{check_label(c)}: clients {c.clients}, server {'unknown' if c.server is None else c.server}"
-                      for c in consistency.mismatches)  # fmt: skip
+    wrong = "; ".join(
+        f"{check_label(c)}: clients {c.clients}, server {'unknown' if c.server is None else c.server}"
+        for c in consistency.mismatches
+    )
     return f"BROKEN ({wrong})"
 
 
@@ -148,9 +157,11 @@ def cpu_limit_line(cpu_limit: dict[str, Any]) -> str:
 
 
 def machine_line(machine: Machine) -> str:
-    return (f"machine: {machine.cpu_model}, {machine.cores} cores ({machine.usable_cpus:g} usable, quota "
-            f"{machine.cpu_quota}); bcrypt cost-10 verify {machine.bcrypt_cost10_ms:.0f} ms, "
-            f"Python loop {machine.python_loop_ms:.0f} ms; load average {machine.load_average:g}")  # fmt: skip
+    return (
+        f"machine: {machine.cpu_model}, {machine.cores} cores ({machine.usable_cpus:g} usable, quota "
+        f"{machine.cpu_quota}); bcrypt cost-10 verify {machine.bcrypt_cost10_ms:.0f} ms, "
+        f"Python loop {machine.python_loop_ms:.0f} ms; load average {machine.load_average:g}"
+    )
 
 
 def finding_text(finding: Finding) -> str:
@@ -170,5 +181,5 @@ def diagnosis_lines(diagnosis: Diagnosis | None) -> list[str]:
     """The diagnosis as lines: the headline, then each saturated resource, the first one first."""
     if diagnosis is None:
         return ["diagnosis: not made (no Prometheus data for the run)"]
-    return [f"diagnosis: {diagnosis.headline}"] + [f"  {i}. {finding_text(f)}"
-                                                    for i, f in enumerate(diagnosis.findings, 1)]  # fmt: skip
+    findings = [f"  {i}. {finding_text(f)}" for i, f in enumerate(diagnosis.findings, 1)]
+    return [f"diagnosis: {diagnosis.headline}", *findings]

@@ -36,9 +36,17 @@ def measure(root: Path, preset: Preset, options: LoadOptions, say: Callable[[str
     plan = bench.BenchPlan()
     step_users, max_users = bench.knee_steps(plan, preset.name)
     steps = max(1, max_users // step_users)
-    capacity = replace(options, users=max_users, spawn_rate=float(step_users), scenario="seed", shape="capacity",
-                       duration=steps * plan.knee_step_seconds + 5, step_users=step_users,
-                       step_interval=plan.knee_step_seconds, thresholds=bench.SLO_FILE)  # fmt: skip
+    capacity = replace(
+        options,
+        users=max_users,
+        spawn_rate=float(step_users),
+        scenario="seed",
+        shape="capacity",
+        duration=steps * plan.knee_step_seconds + 5,
+        step_users=step_users,
+        step_interval=plan.knee_step_seconds,
+        thresholds=bench.SLO_FILE,
+    )
     quota = f" with --cpus {options.cpus}" if options.cpus else ""
     say(
         f"knee: no `loadlab bench` under {root} found one for {preset.name}{quota}: measuring it "
@@ -53,8 +61,9 @@ def measure(root: Path, preset: Preset, options: LoadOptions, say: Callable[[str
     return users, f"measured now ({report.outdir})"
 
 
-def resolve(root: Path, preset: Preset, options: LoadOptions, given: int | None,
-            say: Callable[[str], None] = print) -> tuple[int, str]:  # fmt: skip
+def resolve(
+    root: Path, preset: Preset, options: LoadOptions, given: int | None, say: Callable[[str], None] = print
+) -> tuple[int, str]:
     """`--knee` if given, else the last bench's under the same `--cpus`, else measured now."""
     if given is not None:
         if given < 1:

@@ -113,8 +113,17 @@ class LocustResult:
 class LocustRun:
     """Master + workers. Files land in `outdir`: CSVs, HTML report, JSON stats, the verdict."""
 
-    def __init__(self, workdir: Path, outdir: Path, host: str, options: LoadOptions, *, exporter_port: int,
-                 run_id: str, join_timeout: float = JOIN_TIMEOUT) -> None:  # fmt: skip
+    def __init__(
+        self,
+        workdir: Path,
+        outdir: Path,
+        host: str,
+        options: LoadOptions,
+        *,
+        exporter_port: int,
+        run_id: str,
+        join_timeout: float = JOIN_TIMEOUT,
+    ) -> None:
         self.workdir = workdir
         self.join_timeout = join_timeout
         self.outdir = outdir
@@ -215,8 +224,9 @@ class LocustRun:
                     snapshot.workers[sample.labels.get("state", "?")] = int(sample.value)
         return snapshot
 
-    def wait(self, on_progress: Callable[[Progress], None] | None = None,
-             on_tick: Callable[[float], None] | None = None) -> LocustResult:  # fmt: skip
+    def wait(
+        self, on_progress: Callable[[Progress], None] | None = None, on_tick: Callable[[float], None] | None = None
+    ) -> LocustResult:
         """Block until the master exits; Ctrl-C stops the test gracefully and marks the result interrupted."""
         assert self.master is not None, "start() first"
         started = time.monotonic()
@@ -255,9 +265,11 @@ class LocustRun:
         names = ", ".join(w.name for w in self.workers)
         first = self.workers[0] if self.workers else None
         log = f"; the end of {first.name}'s log:\n{tail(first.log_path, 10)}" if first is not None else ""
-        return (f"Locust workers did not join the master (127.0.0.1:{self.master_port}) within "
-                f"{self.join_timeout:.0f} s: {self.joined(progress)} of {len(self.workers)} joined ({names}); "
-                f"the run stopped{log}")  # fmt: skip
+        return (
+            f"Locust workers did not join the master (127.0.0.1:{self.master_port}) within "
+            f"{self.join_timeout:.0f} s: {self.joined(progress)} of {len(self.workers)} joined ({names}); "
+            f"the run stopped{log}"
+        )
 
     def stop(self) -> int | None:
         """Stop the master first (it quits its workers and writes its reports), then any worker left."""
@@ -274,9 +286,11 @@ def print_progress(progress: Progress, total: int, stream: TextIO = sys.stderr) 
     bar = "#" * int(ratio * 20)
     failures = progress.failures / progress.requests * 100 if progress.requests else 0.0
     workers = progress.workers.get("running", 0) + progress.workers.get("spawning", 0)
-    line = (f"[{bar:<20}] {progress.elapsed:4.0f}/{total}s  users {progress.users}/{progress.target_users}  "
-            f"workers {workers}  rps {progress.rps:6.1f}  requests {progress.requests:.0f}  "
-            f"failures {progress.failures:.0f} ({failures:.1f}%)")  # fmt: skip
+    line = (
+        f"[{bar:<20}] {progress.elapsed:4.0f}/{total}s  users {progress.users}/{progress.target_users}  "
+        f"workers {workers}  rps {progress.rps:6.1f}  requests {progress.requests:.0f}  "
+        f"failures {progress.failures:.0f} ({failures:.1f}%)"
+    )
     if stream.isatty():
         stream.write("\r" + line)
     else:

@@ -19,11 +19,19 @@ def read_stats(csv_path: Path) -> list[Endpoint]:
         for row in csv.DictReader(handle):
             if row["Name"] == "Aggregated":
                 continue
-            rows.append(Endpoint(
-                method=row["Type"], name=row["Name"], requests=int(row["Request Count"]),
-                failures=int(row["Failure Count"]), p50_ms=_num(row["50%"]), p95_ms=_num(row["95%"]),
-                p99_ms=_num(row["99%"]), rps=_num(row["Requests/s"]), max_ms=_num(row["Max Response Time"]),
-            ))  # fmt: skip
+            rows.append(
+                Endpoint(
+                    method=row["Type"],
+                    name=row["Name"],
+                    requests=int(row["Request Count"]),
+                    failures=int(row["Failure Count"]),
+                    p50_ms=_num(row["50%"]),
+                    p95_ms=_num(row["95%"]),
+                    p99_ms=_num(row["99%"]),
+                    rps=_num(row["Requests/s"]),
+                    max_ms=_num(row["Max Response Time"]),
+                )
+            )
     return rows
 
 

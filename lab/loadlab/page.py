@@ -50,10 +50,12 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     parts = [f"<h1>Load test {escape(result.run_id)}</h1>"]
     if result.diagnosis:
         findings = "".join(f"<li>{escape(finding_text(f))}</li>" for f in result.diagnosis.findings)
-        parts.append(f'<section class="diagnosis" id="diagnosis"><h2>Diagnosis</h2>'
-                     f"<p><b>{escape(result.diagnosis.headline)}</b></p><ol>{findings}</ol>"
-                     f"<details><summary>every saturation signal</summary>{_table(signal_table(result.diagnosis))}"
-                     "</details></section>")  # fmt: skip
+        parts.append(
+            f'<section class="diagnosis" id="diagnosis"><h2>Diagnosis</h2>'
+            f"<p><b>{escape(result.diagnosis.headline)}</b></p><ol>{findings}</ol>"
+            f"<details><summary>every saturation signal</summary>{_table(signal_table(result.diagnosis))}"
+            "</details></section>"
+        )
     if result.machine:
         parts.append(f'<p class="machine" id="machine">{escape(machine_line(result.machine))}</p>')
     if result.cpu_limit:
@@ -64,16 +66,22 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     parts += [f'<p class="verdict fail">{escape(p)}</p>' for p in result.problems]
     load = ", ".join(f"{k} {v}" for k, v in result.options.items() if v is not None)
     if result.target:
-        parts.append(f'<p class="meta" id="target">target <b>{escape(result.target)}</b> (not the lab\'s API: '
-                     "nothing server-side to check)</p>")  # fmt: skip
-    parts.append(f'<p class="meta">preset <b>{escape(str(result.preset.get("name")))}</b>; {escape(load)}; '
-                 f"window {result.ended_at - result.started_at:.0f} s</p>")  # fmt: skip
+        parts.append(
+            f'<p class="meta" id="target">target <b>{escape(result.target)}</b> (not the lab\'s API: '
+            "nothing server-side to check)</p>"
+        )
+    parts.append(
+        f'<p class="meta">preset <b>{escape(str(result.preset.get("name")))}</b>; {escape(load)}; '
+        f"window {result.ended_at - result.started_at:.0f} s</p>"
+    )
     parts.append("<h2>Requests</h2>" + (_table(table(result.endpoints)) if result.endpoints else "<p>none</p>"))
     if result.consistency:
         c = result.consistency
         css = "pass" if c.ok else "fail"
-        parts.append(f"<h2>Consistency: what the clients saw against what the server counted</h2>"
-                     f'<p class="verdict {css}" id="consistency">{escape(consistency_line(c))}</p>')  # fmt: skip
+        parts.append(
+            f"<h2>Consistency: what the clients saw against what the server counted</h2>"
+            f'<p class="verdict {css}" id="consistency">{escape(consistency_line(c))}</p>'
+        )
         if c.checks:
             parts.append(_table(consistency_table(c), bad=lambda row: row[-1].startswith("MISMATCH")))
     if result.server:
@@ -82,14 +90,20 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     parts.append(f'<h2>Charts</h2><div class="charts">{figures}</div>')
     if empty := [c.title for c in result.charts if c.file not in images]:
         parts.append(f'<p class="meta">No data for: {escape(", ".join(empty))}</p>')
-    parts.append("<h2>Files</h2><ul>" + "".join(_link(name, what, name in present) for name, what in LOCUST_FILES)
-                 + _link(SUMMARY_JSON, "the run's result", True) + _link(SUMMARY_MD, "this report in Markdown", True)
-                 + "</ul>")  # fmt: skip
+    parts.append(
+        "<h2>Files</h2><ul>"
+        + "".join(_link(name, what, name in present) for name, what in LOCUST_FILES)
+        + _link(SUMMARY_JSON, "the run's result", True)
+        + _link(SUMMARY_MD, "this report in Markdown", True)
+        + "</ul>"
+    )
     versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
     parts.append(f'<p class="meta">Versions: {escape(versions)}</p>')
     title = f"Load test {result.run_id}: {'PASS' if result.passed else 'FAIL'}"
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")  # fmt: skip
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
 
 
 def _verdict(result: RunResult) -> str:
@@ -104,8 +118,11 @@ def _verdict(result: RunResult) -> str:
     if result.interrupted:
         reasons.append("interrupted before the planned end")
     items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
-    return (f'<div class="verdict {"pass" if passed else "fail"}" id="verdict">{head}'
-            + (f"<ul>{items}</ul>" if items else "") + "</div>")  # fmt: skip
+    return (
+        f'<div class="verdict {"pass" if passed else "fail"}" id="verdict">{head}'
+        + (f"<ul>{items}</ul>" if items else "")
+        + "</div>"
+    )
 
 
 def _table(cells: list[list[str]], bad: Callable[[list[str]], bool] = lambda row: False) -> str:

@@ -47,10 +47,8 @@ STATS_COUNTERS = {
 
 def show(command: str) -> list[dict[str, str]]:
     """Run an admin-console SHOW command through psql and return its rows as dicts."""
-    result = subprocess.run(
-        ["psql", "-d", "pgbouncer", "-X", "-A", "-F", "\t", "-P", "footer=off", "-c", command],
-        capture_output=True, text=True, timeout=PSQL_TIMEOUT, check=True,
-    )  # fmt: skip
+    argv = ["psql", "-d", "pgbouncer", "-X", "-A", "-F", "\t", "-P", "footer=off", "-c", command]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=PSQL_TIMEOUT, check=True)
     lines = result.stdout.splitlines()
     if not lines:
         return []
@@ -95,8 +93,12 @@ def pgbouncer_exporter(workdir: Path, pgbouncer: PgBouncer) -> Exporter:
     """This exporter as a lab service, pointed at `pgbouncer`'s admin console."""
     from loadlab.services import DB_USER, Exporter
 
-    env = {"PGHOST": "127.0.0.1", "PGPORT": str(pgbouncer.port), "PGUSER": DB_USER,
-           "PGPASSWORD": pgbouncer.postgres.password}  # fmt: skip
+    env = {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(pgbouncer.port),
+        "PGUSER": DB_USER,
+        "PGPASSWORD": pgbouncer.postgres.password,
+    }
     return Exporter(
         workdir, "pgbouncer-exporter", [sys.executable, "-m", "loadlab.pgbouncer_exporter", "--port", "{port}"], env
     )

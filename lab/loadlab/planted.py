@@ -52,9 +52,16 @@ class Case:
 
     def options(self, duration: int = DURATION) -> LoadOptions:
         locustfile = PLANTED_DIR / self.locustfile if self.locustfile else None
-        return LoadOptions(users=self.users, spawn_rate=self.users, duration=duration, workers=self.workers,
-                           scenario=self.scenario, accounts=min(self.users, 20), cpus=self.cpus,
-                           locustfile=locustfile)  # fmt: skip
+        return LoadOptions(
+            users=self.users,
+            spawn_rate=self.users,
+            duration=duration,
+            workers=self.workers,
+            scenario=self.scenario,
+            accounts=min(self.users, 20),
+            cpus=self.cpus,
+            locustfile=locustfile,
+        )
 
 
 CASES: tuple[Case, ...] = (
@@ -96,8 +103,9 @@ class LockHolder(threading.Thread):
         self.join(timeout=LOCK_HOLD + 10)
 
 
-def run_case(root: Path, case: Case, *, machine: Machine | None = None, duration: int = DURATION,
-             quiet: bool = True) -> RunResult:  # fmt: skip
+def run_case(
+    root: Path, case: Case, *, machine: Machine | None = None, duration: int = DURATION, quiet: bool = True
+) -> RunResult:
     """One planted case, start to finish (its report written like any run's)."""
     holders: list[LockHolder] = []
 
@@ -116,9 +124,17 @@ def run_case(root: Path, case: Case, *, machine: Machine | None = None, duration
         result.problems += [f"the planted lock stopped early: {h.problem}" for h in holders if h.problem]
 
     try:
-        return run_lab(root, presets.load(str(case.values)), case.options(duration), machine=machine, quiet=quiet,
-                       during=during if case.delays or case.lock else None, ended=ended, after=after,
-                       stack_options={"delayed": tuple(case.delays)} if case.delays else None)  # fmt: skip
+        return run_lab(
+            root,
+            presets.load(str(case.values)),
+            case.options(duration),
+            machine=machine,
+            quiet=quiet,
+            during=during if case.delays or case.lock else None,
+            ended=ended,
+            after=after,
+            stack_options={"delayed": tuple(case.delays)} if case.delays else None,
+        )
     finally:
         for holder in holders:
             holder.stop()
@@ -129,31 +145,45 @@ def matrix_rows(outcomes: Sequence[tuple[Case, RunResult]]) -> list[list[str]]:
     for case, result in outcomes:
         named = diagnosis.first_resource(result.diagnosis)
         others = [f.resource for f in (result.diagnosis.findings[1:] if result.diagnosis else [])]
-        rows.append([case.name, case.expected, named or "(nothing)", "yes" if named == case.expected else "NO",
-                     ", ".join(others) or "-", result.diagnosis.headline if result.diagnosis else "-"])  # fmt: skip
+        rows.append(
+            [
+                case.name,
+                case.expected,
+                named or "(nothing)",
+                "yes" if named == case.expected else "NO",
+                ", ".join(others) or "-",
+                result.diagnosis.headline if result.diagnosis else "-",
+            ]
+        )
     return rows
 
 
-def run_matrix(root: Path, names: Sequence[str] = (), *, duration: int = DURATION,
-               say: Callable[[str], None] = print) -> list[tuple[Case, RunResult]]:  # fmt: skip
+def run_matrix(
+    root: Path, names: Sequence[str] = (), *, duration: int = DURATION, say: Callable[[str], None] = print
+) -> list[tuple[Case, RunResult]]:
     """Every case (or those named), one after the other, with one machine fingerprint for all."""
     cases = [BY_NAME[n] for n in names] if names else list(CASES)
     machine = fingerprint.measure()
     outcomes = []
     for case in cases:
-        say(f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.locustfile or case.scenario}, "
-            f"{case.workers} worker(s){', --cpus ' + case.cpus if case.cpus else ''})")  # fmt: skip
+        say(
+            f"planted: {case.name} (expect {case.expected}; {case.users} users, {case.locustfile or case.scenario}, "
+            f"{case.workers} worker(s){', --cpus ' + case.cpus if case.cpus else ''})"
+        )
         try:
             result = run_case(root, case, machine=machine if case.cpus is None else None, duration=duration)
         except Exception as exc:  # noqa: BLE001 - one case that could not run is a row of the table, not the end
             say(f"planted: {case.name}: could not run: {exc}")
-            failed = RunResult(f"{case.name}-failed", str(root), {"name": case.name}, {}, 0.0, 0.0,
-                               problems=[f"could not run: {exc}"])  # fmt: skip
+            failed = RunResult(
+                f"{case.name}-failed", str(root), {"name": case.name}, {}, 0.0, 0.0, problems=[f"could not run: {exc}"]
+            )
             outcomes.append((case, failed))
             continue
         outcomes.append((case, result))
-        say(f"planted: {case.name}: named {diagnosis.first_resource(result.diagnosis) or '(nothing)'}; "
-            f"report {result.outdir}")  # fmt: skip
+        say(
+            f"planted: {case.name}: named {diagnosis.first_resource(result.diagnosis) or '(nothing)'}; "
+            f"report {result.outdir}"
+        )
         if result.interrupted:
             break
     return outcomes

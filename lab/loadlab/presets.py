@@ -22,10 +22,15 @@ CHART_SCHEMA = REPO_ROOT / "helm" / "loadlab" / "values.schema.json"
 CHART_VALUES = REPO_ROOT / "helm" / "loadlab" / "values.yaml"
 #: Lab service -> the chart values holding its pod's `resources` (`loadlab run --cpus chart`).
 RESOURCES_OF = {
-    "api": "api", "postgres": "postgresql", "postgres-exporter": "postgresql.exporter", "pgbouncer": "pgbouncer",
-    "pgbouncer-exporter": "pgbouncer.exporter", "redis": "redis", "redis-exporter": "redis.exporter",
+    "api": "api",
+    "postgres": "postgresql",
+    "postgres-exporter": "postgresql.exporter",
+    "pgbouncer": "pgbouncer",
+    "pgbouncer-exporter": "pgbouncer.exporter",
+    "redis": "redis",
+    "redis-exporter": "redis.exporter",
     "prometheus": "prometheus",
-}  # fmt: skip
+}
 
 
 class PresetError(ValueError):
@@ -44,9 +49,15 @@ class Preset:
     workers: int = 0
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "env": self.env, "pgbouncer": self.pgbouncer,
-                "pgbouncer_pool_size": self.pgbouncer_pool_size, "redis": self.redis,
-                "workers": self.workers}  # fmt: skip
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "env": self.env,
+            "pgbouncer": self.pgbouncer,
+            "pgbouncer_pool_size": self.pgbouncer_pool_size,
+            "redis": self.redis,
+            "workers": self.workers,
+        }
 
     def api_env(self) -> dict[str, str]:
         """The API's environment as the chart sets it from this preset: `api.env`, and `api.workers` if set."""

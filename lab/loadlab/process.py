@@ -78,9 +78,13 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def run_to_completion(
-    argv: Sequence[str | Path], log_path: Path, *, user: str | None = None, env: Mapping[str, str] | None = None,
+    argv: Sequence[str | Path],
+    log_path: Path,
+    *,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
-) -> None:  # fmt: skip
+) -> None:
     """Run a short command (initdb, a migration) to its end, output appended to `log_path`; fail with its tail."""
     proc = Process(Path(str(argv[0])).name, argv, log_path, user=user, env=env).start()
     try:

@@ -43,8 +43,9 @@ def summary_text(result: RunResult) -> str:
         lines.append(machine_line(result.machine))
     if result.cpu_limit:
         lines.append(cpu_limit_line(result.cpu_limit))
-    lines.append(f"run {result.run_id}  preset {result.preset.get('name')}" + ("  INTERRUPTED" if result.interrupted
-                                                                                else ""))  # fmt: skip
+    lines.append(
+        f"run {result.run_id}  preset {result.preset.get('name')}" + ("  INTERRUPTED" if result.interrupted else "")
+    )
     lines.append(text_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)")
     if result.cpu_seconds and result.endpoints:
         lines.append(cpu_line(result))
@@ -75,11 +76,16 @@ def markdown(result: RunResult) -> str:
         md += ["**Interrupted**: the run was stopped before its planned end; figures cover what ran.", ""]
     md += [f"**Problem**: {p}" for p in result.problems]
     md += [f"- target: {result.target} (not the lab's API: nothing server-side to check)"] if result.target else []
-    md += [f"- preset: `{result.preset.get('name')}` ({result.preset.get('path')})",
-           f"- load: {json.dumps(result.options)}",
-           f"- window: {result.ended_at - result.started_at:.0f} s", "",
-           "## Requests", "", markdown_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)",
-           ""]  # fmt: skip
+    md += [
+        f"- preset: `{result.preset.get('name')}` ({result.preset.get('path')})",
+        f"- load: {json.dumps(result.options)}",
+        f"- window: {result.ended_at - result.started_at:.0f} s",
+        "",
+        "## Requests",
+        "",
+        markdown_table(table(result.endpoints)) if result.endpoints else "(no requests recorded)",
+        "",
+    ]
     if result.cpu_seconds and result.endpoints:
         md += [cpu_line(result), ""]
     md += ["## Verdict", "", verdict_line(result), ""]

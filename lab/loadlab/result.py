@@ -100,8 +100,12 @@ class Counts:
             return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
 
         unknown = "; ".join(u for u in (self.unknown, other.unknown) if u)
-        return Counts(add(self.statuses, other.statuses), add(self.reasons_503, other.reasons_503),
-                      add(self.rows, other.rows), unknown)  # fmt: skip
+        return Counts(
+            add(self.statuses, other.statuses),
+            add(self.reasons_503, other.reasons_503),
+            add(self.rows, other.rows),
+            unknown,
+        )
 
 
 @dataclass

@@ -153,8 +153,14 @@ class Postgres(Service):
     superuser = "postgres"
     roles_sql: Path | None = DB_ROLES_SQL
 
-    def __init__(self, workdir: Path, port: int | None = None, *, settings: Mapping[str, str] | None = None,
-                 data_disk_mb: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        settings: Mapping[str, str] | None = None,
+        data_disk_mb: int | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.user = service_user()
         self.password = secrets.token_hex(12)
@@ -198,20 +204,19 @@ class Postgres(Service):
             self._mount_data_disk()
             extra = ["--waldir", self.home / "wal"]
         give_to(self.home, self.user)
-        run_to_completion(
-            [PG_BIN / "initdb", "-D", self.data_dir, "-U", self.superuser, "--pwfile", pwfile,
-             "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions", *extra],
-            self.log_path, user=self.user,
-        )  # fmt: skip
+        options = ["--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--no-instructions"]
+        argv: list[str | Path] = [PG_BIN / "initdb", "-D", self.data_dir, "-U", self.superuser, "--pwfile", pwfile]
+        run_to_completion([*argv, *options, *extra], self.log_path, user=self.user)
         pwfile.unlink()
 
     def _mount_data_disk(self) -> None:
         self.data_dir.mkdir(mode=0o700)
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.data_disk_mb}m,mode=0700", "tmpfs",
-                                 str(self.data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
+        mount = ["mount", "-t", "tmpfs", "-o", f"size={self.data_disk_mb}m,mode=0700", "tmpfs", str(self.data_dir)]
+        result = subprocess.run(mount, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise ServiceError(f"a data disk of its own needs a tmpfs mount (root with CAP_SYS_ADMIN): "
-                               f"{result.stderr.strip()}")  # fmt: skip
+            raise ServiceError(
+                f"a data disk of its own needs a tmpfs mount (root with CAP_SYS_ADMIN): {result.stderr.strip()}"
+            )
         self._mounted = True
 
     @property
@@ -253,8 +258,12 @@ class Postgres(Service):
         self.spawn(argv, user=self.user, stop_signal=signal.SIGINT).wait_ready(self._ready, START_TIMEOUT)
         if first:
             self.psql(f"CREATE DATABASE {DB_NAME}", db="postgres")
-            roles = {"LOADLAB_DB_OWNER": DB_OWNER, "LOADLAB_DB_OWNER_PASSWORD": self.owner_password,
-                     "LOADLAB_DB_USER": DB_USER, "LOADLAB_DB_PASSWORD": self.password}  # fmt: skip
+            roles = {
+                "LOADLAB_DB_OWNER": DB_OWNER,
+                "LOADLAB_DB_OWNER_PASSWORD": self.owner_password,
+                "LOADLAB_DB_USER": DB_USER,
+                "LOADLAB_DB_PASSWORD": self.password,
+            }
             if self.roles_sql is not None:
                 self._psql(["-f", str(self.roles_sql)], DB_NAME, roles)
         return self
@@ -272,11 +281,9 @@ class Postgres(Service):
     def _psql(self, args: list[str], db: str, env: Mapping[str, str] | None = None) -> str:
         # Passwords go through the environment (PGPASSWORD, the roles script's \getenv), never argv.
         env = {**os.environ, **(env or {}), "PGPASSWORD": self.superuser_password}
-        result = subprocess.run(
-            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "-d", db,
-             "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", *args],
-            env=env, capture_output=True, text=True, check=False, timeout=60,
-        )  # fmt: skip
+        server = ["-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "-d", db]
+        argv: list[str | Path] = [PG_BIN / "psql", *server, "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", *args]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
         if result.returncode != 0:
             raise ServiceError(f"psql failed on {' '.join(args)!r}: {result.stderr.strip()}")
         return result.stdout.strip()
@@ -296,9 +303,16 @@ class PgBouncer(Service):
     name = "pgbouncer"
 
     def __init__(
-        self, workdir: Path, postgres: Postgres, port: int | None = None, *, pool_size: int = 20,
-        max_client_conn: int = 2000, settings: Mapping[str, str] | None = None, upstream_port: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        workdir: Path,
+        postgres: Postgres,
+        port: int | None = None,
+        *,
+        pool_size: int = 20,
+        max_client_conn: int = 2000,
+        settings: Mapping[str, str] | None = None,
+        upstream_port: int | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.postgres = postgres
         #: Where PgBouncer connects to Postgres: its port, or a proxy's in front of it.
@@ -439,20 +453,30 @@ class Exporter(Service):
 
 def postgres_exporter(workdir: Path, postgres: Postgres) -> Exporter:
     return Exporter(
-        workdir, "postgres-exporter",
-        [POSTGRES_EXPORTER, "--web.listen-address=127.0.0.1:{port}", "--disable-settings-metrics",
-         f"--extend.query-path={EXPORTER_QUERIES}"],
+        workdir,
+        "postgres-exporter",
+        [
+            POSTGRES_EXPORTER,
+            "--web.listen-address=127.0.0.1:{port}",
+            "--disable-settings-metrics",
+            f"--extend.query-path={EXPORTER_QUERIES}",
+        ],
         {"DATA_SOURCE_NAME": postgres.exporter_dsn},
-    )  # fmt: skip
+    )
 
 
 def redis_exporter(workdir: Path, redis: Redis) -> Exporter:
     return Exporter(
-        workdir, "redis-exporter",
-        [REDIS_EXPORTER, f"-redis.addr={redis.address}", f"-redis.user={REDIS_EXPORTER_USER}",
-         "-web.listen-address=127.0.0.1:{port}"],
+        workdir,
+        "redis-exporter",
+        [
+            REDIS_EXPORTER,
+            f"-redis.addr={redis.address}",
+            f"-redis.user={REDIS_EXPORTER_USER}",
+            "-web.listen-address=127.0.0.1:{port}",
+        ],
         {"REDIS_PASSWORD": redis.exporter_password},
-    )  # fmt: skip
+    )
 
 
 class Prometheus(Service):
@@ -461,9 +485,14 @@ class Prometheus(Service):
     name = "prometheus"
 
     def __init__(
-        self, workdir: Path, jobs: Mapping[str, Sequence[str]], port: int | None = None, *,
-        rule_files: Sequence[Path] = (), scrape_interval: str = "1s",
-    ) -> None:  # fmt: skip
+        self,
+        workdir: Path,
+        jobs: Mapping[str, Sequence[str]],
+        port: int | None = None,
+        *,
+        rule_files: Sequence[Path] = (),
+        scrape_interval: str = "1s",
+    ) -> None:
         super().__init__(workdir, port)
         self.jobs = {job: list(targets) for job, targets in jobs.items()}
         self.rule_files = [str(p) for p in rule_files]
@@ -488,9 +517,14 @@ class Prometheus(Service):
         home.mkdir(parents=True, exist_ok=True)
         config = home / "prometheus.yml"
         config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
-                "--storage.tsdb.retention.time=30d"]  # fmt: skip
+        argv = [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=30d",
+        ]
         self.spawn(argv).wait_ready(lambda: http_ok(f"{self.url}/-/ready"), START_TIMEOUT)
         return self
 

@@ -116,7 +116,7 @@ def sample(stack: Stack, at: float, seconds: int) -> Window:
         " UNION ALL ".join(f"SELECT '{t}', pg_total_relation_size('{t}')" for t in dict.fromkeys(CREATED_BY.values()))
     )
     window.table_mb = {t: round(int(n) / 2**20, 2) for t, n in (line.split("|") for line in sizes.splitlines())}
-    return window  # fmt: skip
+    return window
 
 
 def api_process_tree(stack: Stack) -> tuple[float, int]:
@@ -145,8 +145,10 @@ def judge(windows: list[Window]) -> list[str]:
         failed.append(f"{failures:.0f} failures")
     if first.p95_ms:
         drifted = [w for w in later if w.p95_ms is not None and w.p95_ms > first.p95_ms * (1 + P95_DRIFT)]
-        failed += [f"p95 {w.p95_ms:g} ms at {w.at:.0f} s, over {P95_DRIFT:.0%} above the first window's "
-                   f"{first.p95_ms:g} ms" for w in drifted]  # fmt: skip
+        failed += [
+            f"p95 {w.p95_ms:g} ms at {w.at:.0f} s, over {P95_DRIFT:.0%} above the first window's {first.p95_ms:g} ms"
+            for w in drifted
+        ]
     if (last := later[-1]).api_rss_mb > first.api_rss_mb * (1 + RSS_GROWTH):
         failed.append(f"API RSS grew {first.api_rss_mb:g} -> {last.api_rss_mb:g} MB (> {RSS_GROWTH:.0%})")
     for name in ("api_fds", "postgres_connections", "pgbouncer_clients", "pgbouncer_servers", "redis_clients"):
@@ -159,21 +161,32 @@ def judge(windows: list[Window]) -> list[str]:
         # the instant's concurrency (a 30-min soak here saw PgBouncer's servers 8, 9, 8, 12, 7, 6 within its pool
         # of 20), so one high sample that returns is not one.
         if grown and (grown[-1] is later[-1] or len(grown) * 2 > len(later)):
-            failed.append(f"{name} not flat: {base:g} in the first window, {getattr(grown[-1], name):g} at "
-                          f"{grown[-1].at:.0f} s")  # fmt: skip
+            failed.append(
+                f"{name} not flat: {base:g} in the first window, {getattr(grown[-1], name):g} at {grown[-1].at:.0f} s"
+            )
     return failed
 
 
 def table(soak: Soak) -> list[list[str]]:
-    head = ["At s", "Requests", "Failures", "p95 ms", "p99 ms", "API RSS MB", "API fds", "PG conns",
-            "PgB clients/servers", "Redis clients", "Table MB"]  # fmt: skip
-    rows = [head]
+    head = "At s|Requests|Failures|p95 ms|p99 ms|API RSS MB|API fds|PG conns|PgB clients/servers|Redis clients|Table MB"
+    rows = [head.split("|")]
     for w in soak.windows:
         pgb = "-" if w.pgbouncer_clients is None else f"{w.pgbouncer_clients:g}/{w.pgbouncer_servers or 0:g}"
-        rows.append([f"{w.at:.0f}", f"{w.requests:.0f}", f"{w.failures:.0f}", _ms(w.p95_ms), _ms(w.p99_ms),
-                     f"{w.api_rss_mb:g}", str(w.api_fds), str(w.postgres_connections), pgb,
-                     "-" if w.redis_clients is None else f"{w.redis_clients:g}",
-                     " ".join(f"{t} {mb:g}" for t, mb in w.table_mb.items())])  # fmt: skip
+        rows.append(
+            [
+                f"{w.at:.0f}",
+                f"{w.requests:.0f}",
+                f"{w.failures:.0f}",
+                _ms(w.p95_ms),
+                _ms(w.p99_ms),
+                f"{w.api_rss_mb:g}",
+                str(w.api_fds),
+                str(w.postgres_connections),
+                pgb,
+                "-" if w.redis_clients is None else f"{w.redis_clients:g}",
+                " ".join(f"{t} {mb:g}" for t, mb in w.table_mb.items()),
+            ]
+        )
     return rows
 
 
@@ -187,13 +200,27 @@ def spawn_rate(users: int) -> float:
 
 
 # -- running one --------------------------------------------------------------------------------------------------
-def run_soak(root: Path, preset: Preset, knee: int, knee_source: str, minutes: float, workers: int = 2,
-             window: int = WINDOW_SECONDS, quiet: bool = False) -> Soak:  # fmt: skip
+def run_soak(
+    root: Path,
+    preset: Preset,
+    knee: int,
+    knee_source: str,
+    minutes: float,
+    workers: int = 2,
+    window: int = WINDOW_SECONDS,
+    quiet: bool = False,
+) -> Soak:
     seconds = window_length(minutes, window)
     users = max(1, round(knee * KNEE_SHARE))
     soak = Soak(users, knee, knee_source, seconds)
-    options = LoadOptions(users=users, spawn_rate=spawn_rate(users), duration=max(1, int(minutes * 60)),
-                          workers=workers, scenario="seed", accounts=min(users, 100))  # fmt: skip
+    options = LoadOptions(
+        users=users,
+        spawn_rate=spawn_rate(users),
+        duration=max(1, int(minutes * 60)),
+        workers=workers,
+        scenario="seed",
+        accounts=min(users, 100),
+    )
     next_at = [float(seconds)]
 
     def during(stack: Stack, run: LocustRun, elapsed: float) -> None:
@@ -217,15 +244,24 @@ def run_soak(root: Path, preset: Preset, knee: int, knee_source: str, minutes: f
 def write(soak: Soak, outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "soak.json").write_text(json.dumps({**asdict(soak), "passed": soak.passed}, indent=2) + "\n")
-    md = [f"# Soak: {soak.users} users (70 % of the knee, {soak.knee} users from {soak.knee_source}), windows of "
-          f"{soak.window_seconds} s", "", markdown_table(table(soak)), "",
-          "**PASS**" if soak.passed else "**FAIL**: " + "; ".join(soak.failed), ""]  # fmt: skip
+    md = [
+        f"# Soak: {soak.users} users (70 % of the knee, {soak.knee} users from {soak.knee_source}), windows of "
+        f"{soak.window_seconds} s",
+        "",
+        markdown_table(table(soak)),
+        "",
+        "**PASS**" if soak.passed else "**FAIL**: " + "; ".join(soak.failed),
+        "",
+    ]
     (outdir / "soak.md").write_text("\n".join(md))
 
 
 def summary(soak: Soak) -> str:
-    lines = [f"soak: {soak.users} users (70 % of the knee {soak.knee} from {soak.knee_source}), "
-             f"windows of {soak.window_seconds} s", text_table(table(soak))]  # fmt: skip
+    lines = [
+        f"soak: {soak.users} users (70 % of the knee {soak.knee} from {soak.knee_source}), "
+        f"windows of {soak.window_seconds} s",
+        text_table(table(soak)),
+    ]
     lines.append("soak: PASS" if soak.passed else "soak: FAIL: " + "; ".join(soak.failed))
     if soak.run_report:
         lines.append(f"report: {Path(soak.run_report) / 'soak.md'}")

@@ -38,9 +38,16 @@ class Stack:
     """Postgres, PgBouncer (if the preset wants it), Redis (likewise), exporters, the API, Prometheus."""
 
     def __init__(
-        self, workdir: Path, preset: Preset, *, accounts: int, jwt_secret: str, delayed: Iterable[str] = (),
-        data_disk_mb: int | None = None, cpu_limit: CpuLimit | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        workdir: Path,
+        preset: Preset,
+        *,
+        accounts: int,
+        jwt_secret: str,
+        delayed: Iterable[str] = (),
+        data_disk_mb: int | None = None,
+        cpu_limit: CpuLimit | None = None,
+    ) -> None:
         unknown = set(delayed) - set(DELAYABLE)
         assert not unknown, f"only {DELAYABLE} can be delayed, not {sorted(unknown)}"
         self.delayed = frozenset(delayed)
