@@ -22,9 +22,18 @@ from tests.tools import missing_tool
 CHROMIUM = "chromium"
 #: Flags for this closed machine: without the background-networking ones Chromium keeps trying (and failing) to
 #: reach Google's hosts; as root it needs --no-sandbox.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-port=0", "--window-size=1200,900")  # fmt: skip
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--window-size=1200,900",
+)
 START_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0
 
@@ -53,8 +62,9 @@ class Browser:
             port = self._port()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
                 page = next(t for t in json.load(response) if t["type"] == "page")
-            self.ws = stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None,
-                                                  open_timeout=START_TIMEOUT))  # fmt: skip
+            self.ws = stack.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=START_TIMEOUT)
+            )
             self.call("Page.enable")
             self._stack = stack.pop_all()
         return self

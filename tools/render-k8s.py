@@ -52,8 +52,8 @@ def helm_binary() -> str:
 
 
 def render(preset: Path) -> str:
-    argv = [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--skip-tests",
-            "-f", str(preset), "--set", f"auth.existingSecret={SECRET}"]  # fmt: skip
+    argv = [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--skip-tests"]
+    argv += ["-f", str(preset), "--set", f"auth.existingSecret={SECRET}"]
     env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config"}
     result = subprocess.run(argv, check=False, capture_output=True, text=True, env=env)
     if result.returncode != 0:

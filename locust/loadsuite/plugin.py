@@ -273,8 +273,7 @@ def on_quitting(environment: Any, **kwargs: Any) -> None:
     if runner is None or opts is None or isinstance(runner, WorkerRunner) or STATE.thresholds is None:
         return
     HEALTH.finish(time.monotonic())
-    verdict = evaluate(_endpoint_samples(runner.stats), _total_sample(runner.stats), STATE.thresholds,
-                       HEALTH.reasons())  # fmt: skip
+    verdict = evaluate(_endpoint_samples(runner.stats), _total_sample(runner.stats), STATE.thresholds, HEALTH.reasons())
     shape = environment.shape_class
     if isinstance(shape, shapes.CapacityShape):
         # The finder breaks the SLO on purpose: the run succeeds when a step held (a knee exists).
@@ -284,9 +283,11 @@ def on_quitting(environment: Any, **kwargs: Any) -> None:
         if shape.report.knee is None:
             verdict.problems.append("capacity: no step held the SLO")
     verdict.extra["run"] = {
-        **STATE.info, "host": environment.host, "target_users": opts.num_users,
+        **STATE.info,
+        "host": environment.host,
+        "target_users": opts.num_users,
         "locust_version": locust.__version__,
-    }  # fmt: skip
+    }
     verdict.extra["health"] = HEALTH.to_dict()
     print(verdict.render_table(), flush=True)
     if path := option(opts, "--verdict-file"):
@@ -308,7 +309,7 @@ def _endpoint_samples(stats: Any) -> list[EndpointSample]:
             dict(e.response_times),
             e.total_rps,
             STATUSES.for_endpoint(method, name),
-        )  # fmt: skip
+        )
         for (name, method), e in stats.entries.items()
         if e.num_requests or e.num_failures
     ]

@@ -46,16 +46,29 @@ def test_bad_seed_count_is_refused() -> None:
     ("env", "named", "hidden"),
     [
         # pydantic's own message showed every input of a model-level error: the secret and the database URL.
-        ({"BOARD_DATABASE_URL": "postgresql+psycopg://board:DBPW-XYZ@h:1/b", "BOARD_JWT_SECRET": "short-SECRET-abc"},
-         "BOARD_JWT_SECRET", ("SECRET-abc", "DBPW-XYZ")),
+        (
+            {"BOARD_DATABASE_URL": "postgresql+psycopg://board:DBPW-XYZ@h:1/b", "BOARD_JWT_SECRET": "short-SECRET-abc"},
+            "BOARD_JWT_SECRET",
+            ("SECRET-abc", "DBPW-XYZ"),
+        ),
         # A URL without a scheme was quoted in part (its first 20 characters held the password).
-        ({"BOARD_DATABASE_URL": "board:DBPW-XYZ@h/db", "BOARD_JWT_SECRET": "s" * 40}, "BOARD_DATABASE_URL",
-         ("DBPW-XYZ", "s" * 40)),
-        ({"BOARD_DATABASE_URL": "postgresql+psycopg://board:DBPW-XYZ@h:1/b", "BOARD_JWT_SECRET": "s" * 40,
-          "BOARD_BCRYPT_ROUNDS": "many"}, "BOARD_BCRYPT_ROUNDS", ("DBPW-XYZ", "s" * 40, "many")),
+        (
+            {"BOARD_DATABASE_URL": "board:DBPW-XYZ@h/db", "BOARD_JWT_SECRET": "s" * 40},
+            "BOARD_DATABASE_URL",
+            ("DBPW-XYZ", "s" * 40),
+        ),
+        (
+            {
+                "BOARD_DATABASE_URL": "postgresql+psycopg://board:DBPW-XYZ@h:1/b",
+                "BOARD_JWT_SECRET": "s" * 40,
+                "BOARD_BCRYPT_ROUNDS": "many",
+            },
+            "BOARD_BCRYPT_ROUNDS",
+            ("DBPW-XYZ", "s" * 40, "many"),
+        ),
     ],
     ids=["short secret", "url without scheme", "bad number"],
-)  # fmt: skip
+)
 def test_configuration_errors_name_the_knob_but_show_no_value(env: dict[str, str], named: str, hidden: tuple) -> None:
     result = board("migrate", env=env)
     assert result.returncode == 2 and named in result.stderr, result.stderr

@@ -98,9 +98,16 @@ def test_secrets_stay_out_of_repr() -> None:
 
 def test_a_process_gets_its_share_of_each_instance_capacity() -> None:
     s = Settings(
-        database_url=URL, jwt_secret=SECRET, workers=3, db_pool_size=20, db_max_overflow=10, db_pool_queue_limit=64,
-        executor_workers=2, executor_queue_limit=7, max_requests_in_flight=512,
-    )  # fmt: skip
+        database_url=URL,
+        jwt_secret=SECRET,
+        workers=3,
+        db_pool_size=20,
+        db_max_overflow=10,
+        db_pool_queue_limit=64,
+        executor_workers=2,
+        executor_queue_limit=7,
+        max_requests_in_flight=512,
+    )
     shares = [s.for_process(i, 3) for i in range(3)]
     # The sums are the instance's: remainders go to the first processes.
     assert [p.db_pool_size for p in shares] == [7, 7, 6]

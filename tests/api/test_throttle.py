@@ -36,9 +36,12 @@ async def test_failed_logins_are_throttled_per_account_and_per_address(
     admin_url = redis_server.admin_url.rpartition("/")[0] + f"/{THROTTLE_DB}"  # FLUSHDB: not the API's user
     redis.Redis.from_url(admin_url).flushdb()
     api = start_api(
-        "throttle", redis_url=url, BOARD_LOGIN_MAX_FAILURES_PER_ACCOUNT=str(PER_ACCOUNT),
-        BOARD_LOGIN_MAX_FAILURES_PER_ADDRESS=str(PER_ADDRESS), BOARD_LOGIN_FAILURE_WINDOW_SECONDS="600",
-    )  # fmt: skip
+        "throttle",
+        redis_url=url,
+        BOARD_LOGIN_MAX_FAILURES_PER_ACCOUNT=str(PER_ACCOUNT),
+        BOARD_LOGIN_MAX_FAILURES_PER_ADDRESS=str(PER_ADDRESS),
+        BOARD_LOGIN_FAILURE_WINDOW_SECONDS="600",
+    )
     async with httpx.AsyncClient(base_url=api.url, timeout=HTTP_TIMEOUT) as client:
         # Good logins never count, however many come from one address (the load scenarios' case).
         for _ in range(3 * PER_ADDRESS):

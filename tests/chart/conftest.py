@@ -30,23 +30,30 @@ NAMESPACE = "loadlab"
 #: The Kubernetes version the rendered objects are validated against (kubernetes-validate ships its schemas).
 KUBE_VERSION = "1.35.0"
 
+
+def sets(*assignments: str) -> tuple[str, ...]:
+    """Helm's `--set a=1 --set b=2`: one `--set` before each assignment."""
+    return tuple(arg for assignment in assignments for arg in ("--set", assignment))
+
+
 #: scenario -> extra `helm template` arguments. Every chart test that loops over scenarios uses these.
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "default": (),
     **{f"preset-{p.stem}": ("-f", str(p)) for p in PRESETS},
-    "ui": ("--set", "locust.master.mode=ui"),
-    "run": ("--set", "locust.master.mode=run", "--set", "locust.runId=ci-run", "--set", "locust.workers.replicas=3"),
-    "kps": (
-        "--set", "prometheus.enabled=false", "--set", "grafana.enabled=false",
-        "--set", "metrics.serviceMonitor.enabled=true",
-        "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
-        "--set", "metrics.prometheusRule.enabled=true",
-        "--set", "metrics.prometheusRule.labels.release=kube-prometheus-stack",
-        "--set", "metrics.dashboards.enabled=true",
+    "ui": sets("locust.master.mode=ui"),
+    "run": sets("locust.master.mode=run", "locust.runId=ci-run", "locust.workers.replicas=3"),
+    "kps": sets(
+        "prometheus.enabled=false",
+        "grafana.enabled=false",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
+        "metrics.prometheusRule.enabled=true",
+        "metrics.prometheusRule.labels.release=kube-prometheus-stack",
+        "metrics.dashboards.enabled=true",
     ),
-    "hpa-existing-secret": ("--set", "api.hpa.enabled=true", "--set", "auth.existingSecret=my-secret"),
+    "hpa-existing-secret": sets("api.hpa.enabled=true", "auth.existingSecret=my-secret"),
     **{f"ci-{p.stem}": ("-f", str(p)) for p in CI_VALUES},
-}  # fmt: skip
+}
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "Pod", "DaemonSet"}
 
@@ -70,8 +77,12 @@ def require_tool(name: str, install_hint: str) -> str:
 
 def helm_env() -> dict[str, str]:
     """Helm writes caches and config: keep them out of $HOME and the repo."""
-    return {**os.environ, "HELM_CACHE_HOME": "/tmp/loadlab-helm/cache", "HELM_CONFIG_HOME": "/tmp/loadlab-helm/config",
-            "HELM_DATA_HOME": "/tmp/loadlab-helm/data"}  # fmt: skip
+    return {
+        **os.environ,
+        "HELM_CACHE_HOME": "/tmp/loadlab-helm/cache",
+        "HELM_CONFIG_HOME": "/tmp/loadlab-helm/config",
+        "HELM_DATA_HOME": "/tmp/loadlab-helm/data",
+    }
 
 
 class RenderError(RuntimeError):

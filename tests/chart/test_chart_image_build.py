@@ -43,8 +43,12 @@ def _context(dest: Path) -> Path:
     excluded = [r for r in rules[1:] if not r.startswith("!")]
 
     def ignored(rel: str) -> bool:
-        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat.removeprefix("**/"))
-                   or fnmatch.fnmatch(Path(rel).name, pat.removeprefix("**/")) for pat in excluded)  # fmt: skip
+        return any(
+            fnmatch.fnmatch(rel, pat)
+            or fnmatch.fnmatch(rel, pat.removeprefix("**/"))
+            or fnmatch.fnmatch(Path(rel).name, pat.removeprefix("**/"))
+            for pat in excluded
+        )
 
     for entry in allowed:
         src = ROOT / entry
@@ -119,8 +123,11 @@ class Stage:
                 src = (source_root / source.lstrip("/")) if source_root is not self.context else self.context / source
                 target = self.path(dest) if dest.startswith("/") else self.cwd / dest
                 if src.is_dir():
-                    shutil.copytree(src, target if dest.endswith("/") or len(sources) == 1 else target / src.name,
-                                    dirs_exist_ok=True)  # fmt: skip
+                    shutil.copytree(
+                        src,
+                        target if dest.endswith("/") or len(sources) == 1 else target / src.name,
+                        dirs_exist_ok=True,
+                    )
                 else:
                     target = target / src.name if dest.endswith("/") else target
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -129,8 +136,15 @@ class Stage:
             command = re.sub(r"--mount=\S+\s*", "", rest)
             command = self.rewrite(command)
             (self.root / "tmp").mkdir(exist_ok=True)
-            result = subprocess.run(["sh", "-c", command], cwd=self.cwd, env=self.env, capture_output=True,
-                                    text=True, timeout=900, check=False)  # fmt: skip
+            result = subprocess.run(
+                ["sh", "-c", command],
+                cwd=self.cwd,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
             assert result.returncode == 0, (
                 f"{self.name}: RUN {command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             )
@@ -178,8 +192,15 @@ def _site(venv: Path) -> set[str]:
 
 def test_api_image_venv_serves_the_board_cli(built):
     python = built["venv-api"] / "opt" / "venv" / "bin" / "python"
-    result = subprocess.run([str(python), "-m", "board", "--help"], capture_output=True, text=True, timeout=120,
-                            cwd=built["venv-api"], env={"PATH": os.environ["PATH"]}, check=False)  # fmt: skip
+    result = subprocess.run(
+        [str(python), "-m", "board", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=built["venv-api"],
+        env={"PATH": os.environ["PATH"]},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     for command in ("serve", "migrate", "seed-users"):
         assert command in result.stdout
@@ -192,13 +213,17 @@ def test_locust_image_venv_loads_the_suite(built):
     python = built["venv-locust"] / "opt" / "venv" / "bin" / "python"
     suite = built["context"] / "locust"
     parser = Path(__file__).with_name("parse_locust_args.py")
-    args = ["--scenario", "seed", "--shape", "step", "--account-count", "10", "--verdict-file", "/results/v.json",
-            "--exporter-port", "9646", "--run-id", "r1"]  # fmt: skip
+    flags = "--scenario seed --shape step --account-count 10 --verdict-file /results/v.json --exporter-port 9646"
+    args = [*flags.split(), "--run-id", "r1"]
     result = subprocess.run(
         [str(python), str(parser), str(suite / "locustfile.py"), "--", "-f", str(suite / "locustfile.py"), *args],
-        capture_output=True, text=True, timeout=120, cwd=suite,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(suite)}, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=suite,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(suite)},
+        check=False,
+    )
     assert result.returncode == 0, "the locustfile does not load in the locust image's venv:\n" + result.stderr[-3000:]
     assert '"scenario": "seed"' in result.stdout and '"run_id": "r1"' in result.stdout
     site = _site(built["venv-locust"])

@@ -22,6 +22,7 @@ from tests.chart.conftest import (
     pod_template,
     render,
     scenario,
+    sets,
     workloads,
 )
 from tests.chart.test_chart_wiring import _allowed, _argv, _parse_locust, _prometheus_config
@@ -131,8 +132,8 @@ def test_locustfile_in_a_derived_image():
 
 
 def test_the_plugin_gives_any_locustfile_the_exporter_verdict_and_results():
-    objs = render("--set", "locust.locustfile=x", "--set", "locust.master.mode=run", "--set", "locust.runId=own",
-                  "--set-json", 'locust.thresholds="{\\"*\\": {\\"p95_ms\\": 800}}"')  # fmt: skip
+    thresholds = 'locust.thresholds="{\\"*\\": {\\"p95_ms\\": 800}}"'
+    objs = render(*sets("locust.locustfile=x", "locust.master.mode=run", "locust.runId=own"), "--set-json", thresholds)
     argv = _argv(container(get(objs, "Job", "loadlab-locust-run-own"), "master"))
     assert PLUGIN_ONLY <= set(argv) and not SUITE_ONLY & set(argv)
     assert _flag(argv, "--verdict-file") == "/results/own/verdict.json" and _flag(argv, "--run-id") == "own"
@@ -143,8 +144,7 @@ def test_the_plugin_gives_any_locustfile_the_exporter_verdict_and_results():
 
 def test_the_seeds_own_locustfile_parses_on_the_rendered_command_lines():
     """The seed's locustfile given inline, against the chart's API: Locust (with the plugin) accepts every flag."""
-    args = ("--set-file", f"locust.locustfile={SEED_LOCUSTFILE}", "--set", "locust.master.mode=run",
-            "--set", "locust.runId=seed")  # fmt: skip
+    args = ("--set-file", f"locust.locustfile={SEED_LOCUSTFILE}", *sets("locust.master.mode=run", "locust.runId=seed"))
     objs = render(*args)
     mounted = {"/mnt/locust/locustfile.py": SEED_LOCUSTFILE}
     job = get(objs, "Job", "loadlab-locust-run-seed")
@@ -202,10 +202,15 @@ def _required_terms(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_a_readwriteonce_results_volume_is_never_on_two_nodes():
     """Every pod that mounts the RWO claim lands on the results pod's node: the run's master requires it."""
-    node_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["load"]}]}]}}}  # fmt: skip
-    objs = render("--set", "locust.master.mode=run", "--set", "locust.runId=x",
-                  "--set-json", f"locust.master.affinity={json.dumps(node_affinity)}")  # fmt: skip
+    node_affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["load"]}]}]
+            }
+        }
+    }
+    affinity = f"locust.master.affinity={json.dumps(node_affinity)}"
+    objs = render(*sets("locust.master.mode=run", "locust.runId=x"), "--set-json", affinity)
     reader = get(objs, "Deployment", "loadlab-locust-results")
     master = get(objs, "Job", "loadlab-locust-run-x")
     assert reader["spec"]["strategy"]["type"] == "Recreate"
@@ -214,21 +219,22 @@ def test_a_readwriteonce_results_volume_is_never_on_two_nodes():
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert matches(term["labelSelector"]["matchLabels"], pod_template(reader)["metadata"]["labels"])
     assert "nodeAffinity" in pod_template(master)["spec"]["affinity"], "the role's own affinity is kept"
-    mounting = [o for o, pod in workloads(objs)
-                if any("persistentVolumeClaim" in v for v in pod["spec"].get("volumes", []))]  # fmt: skip
+    mounting = [
+        o for o, pod in workloads(objs) if any("persistentVolumeClaim" in v for v in pod["spec"].get("volumes", []))
+    ]
     assert {o["metadata"]["name"] for o in mounting} == {"loadlab-locust-results", "loadlab-locust-run-x"}
 
 
 def test_a_readwritemany_results_volume_needs_no_shared_node():
-    objs = render("--set", "locust.master.mode=run", "--set", "locust.runId=x",
-                  "--set", "locust.run.persistence.accessMode=ReadWriteMany")  # fmt: skip
+    objs = render(*sets("locust.master.mode=run", "locust.runId=x", "locust.run.persistence.accessMode=ReadWriteMany"))
     assert get(objs, "PersistentVolumeClaim", "loadlab-locust-results")["spec"]["accessModes"] == ["ReadWriteMany"]
     assert not _required_terms(pod_template(get(objs, "Job", "loadlab-locust-run-x")))
 
 
 def test_an_existing_results_claim_is_used_not_created():
-    objs = render("--set", "locust.master.mode=run", "--set", "locust.runId=x",
-                  "--set", "locust.run.persistence.existingClaim=team-results")  # fmt: skip
+    objs = render(
+        *sets("locust.master.mode=run", "locust.runId=x", "locust.run.persistence.existingClaim=team-results")
+    )
     assert not by_kind(objs, "PersistentVolumeClaim")
     for obj in (get(objs, "Job", "loadlab-locust-run-x"), get(objs, "Deployment", "loadlab-locust-results")):
         assert _volumes(obj)["results"]["persistentVolumeClaim"]["claimName"] == "team-results"
@@ -338,16 +344,21 @@ def test_the_ingress_controller_reaches_the_exposed_web_ports(dst, port):
     assert not _allowed(scenario("default"), INGRESS_CONTROLLER, dst, port), "no Ingress, no controller"
 
 
-@pytest.mark.parametrize(("dst", "port"), [("locust-master", 5557), ("locust-master", 9646), ("prometheus", 9090),
-                                           ("api", 8000), ("postgresql", 5432)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("dst", "port"),
+    [("locust-master", 5557), ("locust-master", 9646), ("prometheus", 9090), ("api", 8000), ("postgresql", 5432)],
+)
 def test_the_ingress_controller_reaches_nothing_else(dst, port):
     assert not _allowed(scenario("ci-exposed-ui-values"), INGRESS_CONTROLLER, dst, port)
 
 
 @pytest.mark.parametrize(("dst", "port"), [("locust-master", 8089), ("grafana", 3000)])
 def test_only_the_ingress_controller_reaches_the_exposed_web_ports(dst, port):
-    stranger = {"namespace": "ingress-nginx", "namespace_labels": INGRESS_CONTROLLER["namespace_labels"],
-                "labels": {"app.kubernetes.io/name": "something-else"}}  # fmt: skip
+    stranger = {
+        "namespace": "ingress-nginx",
+        "namespace_labels": INGRESS_CONTROLLER["namespace_labels"],
+        "labels": {"app.kubernetes.io/name": "something-else"},
+    }
     assert not _allowed(scenario("ci-exposed-ui-values"), stranger, dst, port)
     elsewhere = {**INGRESS_CONTROLLER, "namespace": "dev", "namespace_labels": {"kubernetes.io/metadata.name": "dev"}}
     assert not _allowed(scenario("ci-exposed-ui-values"), elsewhere, dst, port)

@@ -21,21 +21,19 @@ import pytest
 
 from loadlab.process import free_port
 from loadlab.services import Api
-from tests.chart.conftest import ROOT, container, get, render
+from tests.chart.conftest import ROOT, container, get, render, sets
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 
 SEED_LOCUSTFILE = ROOT / "tests" / "fixtures" / "seed_locustfile.py"
 RUN_ID = "seed-chart"
 ARGS = (
-    "--set-file", f"locust.locustfile={SEED_LOCUSTFILE}", "--set", "locust.master.mode=run",
-    "--set", f"locust.runId={RUN_ID}", "--set", "locust.workers.replicas=1", "--set", "locust.users=4",
-    "--set", "locust.spawnRate=4", "--set", "locust.runTime=8s", "--set", "locust.run.exporterLinger=1",
-    "--set", "locust.stopTimeout=2",
-)  # fmt: skip
+    *("--set-file", f"locust.locustfile={SEED_LOCUSTFILE}"),
+    *sets("locust.master.mode=run", f"locust.runId={RUN_ID}", "locust.workers.replicas=1", "locust.users=4"),
+    *sets("locust.spawnRate=4", "locust.runTime=8s", "locust.run.exporterLinger=1", "locust.stopTimeout=2"),
+)
 #: A Locust-only install: no API, no data tier, the target given as locust.host (the test's API here).
-LOCUST_ONLY = ("--set", "api.enabled=false", "--set", "postgresql.enabled=false", "--set", "pgbouncer.enabled=false",
-               "--set", "redis.enabled=false")  # fmt: skip
+LOCUST_ONLY = sets("api.enabled=false", "postgresql.enabled=false", "pgbouncer.enabled=false", "redis.enabled=false")
 
 
 def _swap(argv: list[str], old: str, new: str) -> list[str]:
@@ -84,8 +82,10 @@ def test_the_seeds_locustfile_runs_through_the_rendered_run_jobs(install: str, l
     logs = tmp_path / "logs"
     logs.mkdir()
     with (logs / "master.log").open("w") as m_log, (logs / "worker.log").open("w") as w_log:
-        procs = [subprocess.Popen(master, cwd=mounted, stdout=m_log, stderr=subprocess.STDOUT),
-                 subprocess.Popen(worker, cwd=mounted, stdout=w_log, stderr=subprocess.STDOUT)]  # fmt: skip
+        procs = [
+            subprocess.Popen(master, cwd=mounted, stdout=m_log, stderr=subprocess.STDOUT),
+            subprocess.Popen(worker, cwd=mounted, stdout=w_log, stderr=subprocess.STDOUT),
+        ]
         try:
             master_code = procs[0].wait(120)
             worker_code = procs[1].wait(30)

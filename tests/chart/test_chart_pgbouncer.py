@@ -96,8 +96,12 @@ def _psql(port: int, db: str, sql: str) -> str:
     env = {**os.environ, "PGPASSWORD": DB_PASSWORD}
     result = subprocess.run(
         [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "board", "-d", db, "-X", "-A", "-t", "-c", sql],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -162,8 +166,12 @@ def test_wrong_password_is_refused(bouncer):
     env = {**os.environ, "PGPASSWORD": "wrong"}
     result = subprocess.run(
         [PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(bouncer.port), "-U", "board", "-d", "board", "-c", "SELECT 1"],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode != 0
 
 
@@ -173,9 +181,13 @@ def _chart_env(c: dict[str, Any], replacements: dict[str, str]) -> dict[str, str
     for name, value in env_map(c).items():
         if isinstance(value, dict):
             key = value["secretKeyRef"]["key"]
-            value = {"database-password": DB_PASSWORD, "database-owner-password": DB_OWNER_PASSWORD,
-                     "redis-password": REDIS_PASSWORD, "redis-exporter-password": REDIS_EXPORTER_PASSWORD,
-                     "jwt-secret": JWT_SECRET}[key]  # fmt: skip
+            value = {
+                "database-password": DB_PASSWORD,
+                "database-owner-password": DB_OWNER_PASSWORD,
+                "redis-password": REDIS_PASSWORD,
+                "redis-exporter-password": REDIS_EXPORTER_PASSWORD,
+                "jwt-secret": JWT_SECRET,
+            }[key]
         value = value.replace("$(LOADLAB_DB_PASSWORD)", DB_PASSWORD)
         value = value.replace("$(LOADLAB_DB_OWNER_PASSWORD)", DB_OWNER_PASSWORD)
         value = value.replace("$(LOADLAB_REDIS_PASSWORD)", REDIS_PASSWORD)

@@ -108,8 +108,13 @@ def test_global_registry_pull_secrets_and_storage_class():
 # --- as a subchart ---------------------------------------------------------------------------------------
 
 
-PARENT_CHART = {"apiVersion": "v2", "name": "perf-platform", "version": "1.0.0", "type": "application",
-                "dependencies": [{"name": "loadlab", "version": "0.1.0", "alias": "load"}]}  # fmt: skip
+PARENT_CHART = {
+    "apiVersion": "v2",
+    "name": "perf-platform",
+    "version": "1.0.0",
+    "type": "application",
+    "dependencies": [{"name": "loadlab", "version": "0.1.0", "alias": "load"}],
+}
 PARENT_VALUES = {
     "global": {"imageRegistry": "registry.corp.example", "imagePullSecrets": ["corp-pull"], "environment": "staging"},
     "load": {"api": {"replicas": 3}, "locust": {"master": {"mode": "run"}, "runId": "nightly"}},
@@ -144,6 +149,12 @@ def test_a_subcharts_values_are_still_checked(tmp_path):
     helm = require_tool("helm", "tools/install-helm.sh")
     _template_parent(tmp_path)  # builds the parent folder
     parent = tmp_path / "perf-platform"
-    result = subprocess.run([helm, "template", "perf", str(parent), "--set", "load.api.replicaz=2"],
-                            capture_output=True, text=True, env=helm_env(), check=False, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [helm, "template", "perf", str(parent), "--set", "load.api.replicaz=2"],
+        capture_output=True,
+        text=True,
+        env=helm_env(),
+        check=False,
+        timeout=120,
+    )
     assert result.returncode != 0 and "replicaz" in result.stderr

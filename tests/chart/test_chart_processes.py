@@ -62,9 +62,7 @@ def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
     c = container(get(objs, "Deployment", "loadlab-redis"), "redis")
     assert c["command"][:2] == ["sh", "-c"] and c["command"][3] == "redis-server"
     assert env_map(c)["LOADLAB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-password"}}
-    assert env_map(c)["REDISCLI_AUTH"] == {
-        "secretKeyRef": {"name": "loadlab-auth", "key": "redis-exporter-password"}
-    }  # fmt: skip
+    assert env_map(c)["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "loadlab-auth", "key": "redis-exporter-password"}}
     users = get(objs, "ConfigMap", "loadlab-redis-users")["data"]["users.conf"]
     assert users == (CHART / "files" / "redis-users.conf").read_text()  # the lab's users too
     auth, users_dir = tmp_workdir / "chart-redis-auth", tmp_workdir / "chart-redis-users"
@@ -86,8 +84,9 @@ def test_rendered_redis_runs_as_a_cache_only_server(objs, tmp_workdir):
         assert subprocess.run(probe, capture_output=True, text=True, timeout=10, env=env).stdout.strip() == "PONG"
 
         def config(key: str) -> str:  # as the probe's (the exporter's) read-only user
-            out = subprocess.run([*probe[:-1], "config", "get", key], capture_output=True, text=True, check=True,
-                                 timeout=10, env=env).stdout.split()  # fmt: skip
+            out = subprocess.run(
+                [*probe[:-1], "config", "get", key], capture_output=True, text=True, check=True, timeout=10, env=env
+            ).stdout.split()
             return out[1] if len(out) > 1 else ""
 
         assert config("save") == "" and config("appendonly") == "no"
@@ -140,8 +139,9 @@ def test_rendered_postgres_exporter_scrapes_postgres(objs, tmp_workdir, chart_po
     env["DATA_SOURCE_URI"] = env["DATA_SOURCE_URI"].replace(":5432/", f":{chart_postgres.port}/")
     port = free_port()
     argv = _swap(list(c["args"]), "--web.listen-address=:9187", f"--web.listen-address=127.0.0.1:{port}")
-    process = _start("chart-postgres-exporter", [POSTGRES_EXPORTER, *argv], tmp_workdir, port,
-                     env={**os.environ, **env})  # fmt: skip
+    process = _start(
+        "chart-postgres-exporter", [POSTGRES_EXPORTER, *argv], tmp_workdir, port, env={**os.environ, **env}
+    )
     try:
         text = _metrics(port)
         assert "\npg_up 1" in text

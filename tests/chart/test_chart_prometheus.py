@@ -49,14 +49,17 @@ def _emulated(config: dict[str, Any], address: str, prom_port: int) -> dict[str,
             ("pending", port_name, "Pending"),
         ]
         job["static_configs"] = [
-            {"targets": [address], "labels": {
-                "__meta_kubernetes_pod_name": f"{job['job_name']}-{name}",
-                "__meta_kubernetes_pod_container_port_name": port,
-                "__meta_kubernetes_pod_phase": phase,
-                "__meta_kubernetes_namespace": NAMESPACE,
-            }}
+            {
+                "targets": [address],
+                "labels": {
+                    "__meta_kubernetes_pod_name": f"{job['job_name']}-{name}",
+                    "__meta_kubernetes_pod_container_port_name": port,
+                    "__meta_kubernetes_pod_phase": phase,
+                    "__meta_kubernetes_namespace": NAMESPACE,
+                },
+            }
             for name, port, phase in pods
-        ]  # fmt: skip
+        ]
     return out
 
 
@@ -78,8 +81,12 @@ def test_relabel_rules_keep_the_right_pod_port_per_job(target, tmp_workdir):
     config = _emulated(config, target, port)
     config["rule_files"] = [str(home / "rules" / Path(p).name) for p in config["rule_files"]]
     (home / "prometheus.yml").write_text(yaml.safe_dump(config))
-    argv = [PROMETHEUS, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    argv = [
+        PROMETHEUS,
+        f"--config.file={home / 'prometheus.yml'}",
+        f"--storage.tsdb.path={home / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     process = Process("chart-prometheus", argv, tmp_workdir / "logs" / "chart-prometheus.log").start()
     try:
         process.wait_ready(

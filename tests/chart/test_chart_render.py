@@ -138,9 +138,15 @@ def test_no_secret_literal_in_manifests(name):
 def test_generated_secret_has_every_key():
     secret = next(o for o in scenario("default") if o["kind"] == "Secret")
     assert set(secret["data"]) == {
-        "database-password", "database-owner-password", "postgres-password", "redis-password",
-        "redis-exporter-password", "jwt-secret", "grafana-admin-password", "locust-web-password",
-    }  # fmt: skip
+        "database-password",
+        "database-owner-password",
+        "postgres-password",
+        "redis-password",
+        "redis-exporter-password",
+        "jwt-secret",
+        "grafana-admin-password",
+        "locust-web-password",
+    }
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert not by_kind(scenario("hpa-existing-secret"), "Secret"), "an existing Secret must not be generated"
 

@@ -58,8 +58,12 @@ def test_hadolint_is_clean():
             if (Path(sys.executable).parent / "hadolint").exists()
             else hadolint
         )
-    result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -312,8 +316,13 @@ def test_kind_config_names_the_cluster_the_kind_profile_expects():
 
 def test_rendered_manifests_equal_a_fresh_render():
     require_tool("helm", "tools/install-helm.sh")
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "render-k8s.py"), "--check"],
-                            capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "render-k8s.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted((ROOT / "k8s" / "rendered").glob("*.yaml"))
     assert [f.name for f in files] == sorted(p.name for p in (CHART / "presets").glob("*.yaml"))

@@ -30,6 +30,7 @@ from tests.chart.conftest import (
     render,
     require_tool,
     scenario,
+    sets,
     workloads,
 )
 
@@ -159,8 +160,12 @@ def _parse_locust(argv: list[str], mounted: dict[str, Path] | None = None) -> di
     args[f + 1] = ",".join(files)
     result = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("parse_locust_args.py")), args[f + 1], "--", *args],
-        capture_output=True, text=True, check=False, timeout=120, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, f"locust rejects {args}:\n{result.stderr[-2000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -305,9 +310,13 @@ def test_prometheus_jobs_are_the_contract_and_find_their_pods():
         selector = dict(kv.split("=", 1) for kv in sd["selectors"][0]["label"].split(","))
         port_re = next(r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep")
         found = [
-            p for pod in pods if matches(selector, pod["metadata"]["labels"])
-            for c in pod["spec"]["containers"] for p in c.get("ports", []) if re.fullmatch(port_re, p["name"])
-        ]  # fmt: skip
+            p
+            for pod in pods
+            if matches(selector, pod["metadata"]["labels"])
+            for c in pod["spec"]["containers"]
+            for p in c.get("ports", [])
+            if re.fullmatch(port_re, p["name"])
+        ]
         assert found, f"job {name}: no pod port matches {selector} / {port_re}"
     rbac = get(objs, "Role", "loadlab-prometheus")
     assert rbac["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
@@ -336,8 +345,9 @@ def test_promtool_checks_the_rendered_config_and_rules(name, tmp_path):
     config = _static_equivalent(config)
     config["rule_files"] = [str(tmp_path / Path(p).name) for p in config["rule_files"]]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -400,8 +410,12 @@ def test_prometheus_rule_groups_pass_promtool(tmp_path):
 
 
 def test_chart_dashboards_and_rules_equal_grafana_sources():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "sync-chart-files.py"), "--check"],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "sync-chart-files.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, "run tools/sync-chart-files.py:\n" + result.stdout
 
 
@@ -467,8 +481,11 @@ def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, po
     pod of component `dst` on `port`?"""
     pods = {pod["metadata"]["labels"]["app.kubernetes.io/component"]: pod for _, pod in workloads(objs)}
     if isinstance(src, str):
-        src = {"namespace": NAMESPACE, "namespace_labels": {"kubernetes.io/metadata.name": NAMESPACE},
-               "labels": pods[src]["metadata"]["labels"]}  # fmt: skip
+        src = {
+            "namespace": NAMESPACE,
+            "namespace_labels": {"kubernetes.io/metadata.name": NAMESPACE},
+            "labels": pods[src]["metadata"]["labels"],
+        }
     else:
         src = {"labels": {"app.kubernetes.io/name": "prometheus"}, **src}
     dst_labels = pods[dst]["metadata"]["labels"]
@@ -489,9 +506,10 @@ def _allowed(objs: list[dict[str, Any]], src: str | dict[str, Any], dst: str, po
 def _selecting(objs: list[dict[str, Any]], labels: dict[str, str], kind: str) -> list[dict[str, Any]]:
     """The policies of type `kind` (Ingress, Egress) that select a pod with these labels."""
     return [
-        p for p in by_kind(objs, "NetworkPolicy")
+        p
+        for p in by_kind(objs, "NetworkPolicy")
         if matches(p["spec"]["podSelector"].get("matchLabels", {}), labels) and kind in p["spec"]["policyTypes"]
-    ]  # fmt: skip
+    ]
 
 
 def _egress_allowed(objs: list[dict[str, Any]], src: dict[str, str], dst: dict[str, str], port: int) -> bool:
@@ -511,19 +529,36 @@ def _egress_allowed(objs: list[dict[str, Any]], src: dict[str, str], dst: dict[s
 
 
 EDGES_ALLOWED = [
-    ("locust-worker", "api", 8000), ("locust-master", "api", 8000), ("test", "api", 8000), ("prometheus", "api", 9000),
-    ("api", "pgbouncer", 6432), ("pgbouncer", "postgresql", 5432), ("migrate", "postgresql", 5432),
+    ("locust-worker", "api", 8000),
+    ("locust-master", "api", 8000),
+    ("test", "api", 8000),
+    ("prometheus", "api", 9000),
+    ("api", "pgbouncer", 6432),
+    ("pgbouncer", "postgresql", 5432),
+    ("migrate", "postgresql", 5432),
     ("db-roles", "postgresql", 5432),
-    ("api", "redis", 6379), ("locust-worker", "locust-master", 5557),
-    ("prometheus", "locust-master", 9646), ("prometheus", "postgresql", 9187), ("prometheus", "pgbouncer", 9127),
-    ("prometheus", "redis", 9121), ("grafana", "prometheus", 9090),
-]  # fmt: skip
+    ("api", "redis", 6379),
+    ("locust-worker", "locust-master", 5557),
+    ("prometheus", "locust-master", 9646),
+    ("prometheus", "postgresql", 9187),
+    ("prometheus", "pgbouncer", 9127),
+    ("prometheus", "redis", 9121),
+    ("grafana", "prometheus", 9090),
+]
 EDGES_DENIED = [
-    ("api", "postgresql", 5432), ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379),
-    ("grafana", "postgresql", 5432), ("api", "locust-master", 5557), ("locust-master", "pgbouncer", 6432),
-    ("api", "postgresql", 9187), ("api", "locust-worker", 5557), ("prometheus", "api", 8000),
-    ("locust-worker", "api", 9000), ("db-roles", "api", 8000), ("db-roles", "redis", 6379),
-]  # fmt: skip
+    ("api", "postgresql", 5432),
+    ("locust-worker", "postgresql", 5432),
+    ("locust-worker", "redis", 6379),
+    ("grafana", "postgresql", 5432),
+    ("api", "locust-master", 5557),
+    ("locust-master", "pgbouncer", 6432),
+    ("api", "postgresql", 9187),
+    ("api", "locust-worker", 5557),
+    ("prometheus", "api", 8000),
+    ("locust-worker", "api", 9000),
+    ("db-roles", "api", 8000),
+    ("db-roles", "redis", 6379),
+]
 
 
 @pytest.mark.parametrize(("src", "dst", "port"), EDGES_ALLOWED)
@@ -561,16 +596,27 @@ def test_metrics_namespace_labels_narrow_the_scrapers():
 
 
 def _labels(objs: list[dict[str, Any]], component: str) -> dict[str, str]:
-    return next(pod["metadata"]["labels"] for _, pod in workloads(objs) if
-                pod["metadata"]["labels"]["app.kubernetes.io/component"] == component)  # fmt: skip
+    return next(
+        pod["metadata"]["labels"]
+        for _, pod in workloads(objs)
+        if pod["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    )
 
 
 EGRESS_DENIED = [
-    ("locust-worker", "postgresql", 5432), ("locust-worker", "redis", 6379), ("locust-worker", "pgbouncer", 6432),
-    ("locust-master", "postgresql", 5432), ("locust-master", "redis", 6379), ("api", "postgresql", 5432),
-    ("api", "locust-master", 5557), ("grafana", "api", 8000), ("postgresql", "api", 8000), ("redis", "api", 8000),
-    ("prometheus", "postgresql", 5432), ("test", "postgresql", 5432),
-]  # fmt: skip
+    ("locust-worker", "postgresql", 5432),
+    ("locust-worker", "redis", 6379),
+    ("locust-worker", "pgbouncer", 6432),
+    ("locust-master", "postgresql", 5432),
+    ("locust-master", "redis", 6379),
+    ("api", "postgresql", 5432),
+    ("api", "locust-master", 5557),
+    ("grafana", "api", 8000),
+    ("postgresql", "api", 8000),
+    ("redis", "api", 8000),
+    ("prometheus", "postgresql", 5432),
+    ("test", "postgresql", 5432),
+]
 
 
 @pytest.mark.parametrize(("src", "dst", "port"), EGRESS_DENIED)
@@ -597,8 +643,10 @@ def test_only_the_load_and_the_test_reach_the_api_port(name):
 
 
 def test_release_pods_are_default_denied_both_ways():
-    cases = [((), {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}),
-             (("--set", "networkPolicy.defaultDeny=namespace"), {})]  # fmt: skip
+    cases = [
+        ((), {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}),
+        (("--set", "networkPolicy.defaultDeny=namespace"), {}),
+    ]
     for args, selector in cases:
         deny = get(render(*args), "NetworkPolicy", "loadlab-default-deny")
         assert deny["spec"] == {"podSelector": selector, "policyTypes": ["Ingress", "Egress"]}
@@ -626,8 +674,12 @@ def _notes(*args: str) -> str:
     helm = require_tool("helm", "tools/install-helm.sh")
     result = subprocess.run(
         [helm, "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", NAMESPACE, *args],
-        capture_output=True, text=True, env=helm_env(), check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=helm_env(),
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split("NOTES:", 1)[1]
 
@@ -654,8 +706,8 @@ def test_notes_name_real_services_and_the_fetch_command():
 
 
 def test_notes_warn_about_unsafe_values():
-    notes = _notes("--set", "networkPolicy.enabled=false", "--set", "grafana.anonymousViewer=true",
-                   "-f", str(CHART / "presets" / "seed-baseline.yaml"))  # fmt: skip
+    unsafe = sets("networkPolicy.enabled=false", "grafana.anonymousViewer=true")
+    notes = _notes(*unsafe, "-f", str(CHART / "presets" / "seed-baseline.yaml"))
     # Each unsafe value named by its own warning, and nothing else warned about.
     warned = re.findall(r"^WARNING: ([^: ]+)", notes, re.MULTILINE)
     assert sorted(warned) == [

@@ -153,10 +153,15 @@ def env(container: dict[str, Any]) -> dict[str, Any]:
 
 def test_controllers_become_their_pods_with_fixed_ips(plan: Plan) -> None:
     assert [(p.name, p.workload) for p in plan.pods] == [
-        ("rel-api-0", "Deployment/rel-api"), ("rel-api-1", "Deployment/rel-api"), ("rel-db-0", "StatefulSet/rel-db"),
-        ("rel-worker-0", "Job/rel-worker"), ("rel-worker-1", "Job/rel-worker"), ("rel-worker-2", "Job/rel-worker"),
-        ("rel-test", "Pod/rel-test"), ("rel-prom-0", "Deployment/rel-prom"),
-    ]  # fmt: skip
+        ("rel-api-0", "Deployment/rel-api"),
+        ("rel-api-1", "Deployment/rel-api"),
+        ("rel-db-0", "StatefulSet/rel-db"),
+        ("rel-worker-0", "Job/rel-worker"),
+        ("rel-worker-1", "Job/rel-worker"),
+        ("rel-worker-2", "Job/rel-worker"),
+        ("rel-test", "Pod/rel-test"),
+        ("rel-prom-0", "Deployment/rel-prom"),
+    ]
     ips = [p.ip for p in plan.pods]
     assert ips[0] == "10.89.7.10" and len(set(ips)) == len(ips)
     assert all(p.manifest["kind"] == "Pod" and p.manifest["metadata"]["name"] == p.name for p in plan.pods)
@@ -289,8 +294,11 @@ def test_scaling_adds_a_pod_with_a_new_ip_and_the_same_aliases(plan: Plan) -> No
 
 
 def test_a_service_port_that_differs_from_its_target_is_refused() -> None:
-    remapped = {"kind": "Service", "metadata": {"name": "rel-api"},
-                "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "http"}]}}  # fmt: skip
+    remapped = {
+        "kind": "Service",
+        "metadata": {"name": "rel-api"},
+        "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
     objects = [remapped, deployment("rel-api", 8000)]
     with pytest.raises(ConversionError, match="cannot remap ports"):
         Converter(objects, SUBNET, NS, FILES).plan()

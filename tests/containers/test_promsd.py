@@ -8,13 +8,20 @@ import yaml
 from containers.promsd import DiscoveredPod, UnsupportedDiscovery, pod_targets, rewrite_config
 
 API = DiscoveredPod(
-    "rel-api-0", "ns", "10.0.0.10", {"app.kubernetes.io/instance": "rel", "loadlab.dev/job": "api"},
-    containers=(("api", (("http", 8000, "TCP"), ("metrics", 9000, "TCP"))),), controller=("Deployment", "rel-api"),
-)  # fmt: skip
+    "rel-api-0",
+    "ns",
+    "10.0.0.10",
+    {"app.kubernetes.io/instance": "rel", "loadlab.dev/job": "api"},
+    containers=(("api", (("http", 8000, "TCP"), ("metrics", 9000, "TCP"))),),
+    controller=("Deployment", "rel-api"),
+)
 OTHER_RELEASE = DiscoveredPod(
-    "other-api-0", "ns", "10.0.0.11", {"app.kubernetes.io/instance": "other", "loadlab.dev/job": "api"},
+    "other-api-0",
+    "ns",
+    "10.0.0.11",
+    {"app.kubernetes.io/instance": "other", "loadlab.dev/job": "api"},
     containers=(("api", (("metrics", 9000, "TCP"),)),),
-)  # fmt: skip
+)
 NO_PORTS = DiscoveredPod("rel-worker-0", "ns", "10.0.0.12", {"app": "w"}, containers=(("worker", ()),))
 
 CONFIG = """
@@ -77,9 +84,15 @@ def test_rewrite_refuses_roles_it_cannot_answer() -> None:
 
 @pytest.mark.parametrize(
     ("selector", "selected"),
-    [("loadlab.dev/job=api", True), ("loadlab.dev/job==api", True), ("loadlab.dev/job!=api", False),
-     ("loadlab.dev/job", True), ("!loadlab.dev/job", False), ("loadlab.dev/job=redis", False)],
-)  # fmt: skip
+    [
+        ("loadlab.dev/job=api", True),
+        ("loadlab.dev/job==api", True),
+        ("loadlab.dev/job!=api", False),
+        ("loadlab.dev/job", True),
+        ("!loadlab.dev/job", False),
+        ("loadlab.dev/job=redis", False),
+    ],
+)
 def test_label_selector_forms(selector: str, selected: bool) -> None:
     sd = f"{{role: pod, selectors: [{{role: pod, label: '{selector}'}}]}}"
     config = f"scrape_configs: [{{job_name: x, kubernetes_sd_configs: [{sd}]}}]"

@@ -20,8 +20,13 @@ from loadlab.result import (
 
 def sample_result(report_dir: Path, *, passed: bool = True) -> RunResult:
     """Two endpoints, one chart with data and one without, a diagnosis, a machine; the verdict as asked."""
-    verdict = {"passed": passed, "status": "pass" if passed else "fail", "suspect": False, "suspect_reasons": [],
-               "broken": [] if passed else ["GET /posts/: p95_ms 1800 (limit <= 1000)"]}  # fmt: skip
+    verdict = {
+        "passed": passed,
+        "status": "pass" if passed else "fail",
+        "suspect": False,
+        "suspect_reasons": [],
+        "broken": [] if passed else ["GET /posts/: p95_ms 1800 (limit <= 1000)"],
+    }
     return RunResult(
         run_id="sample-run",
         report_dir=str(report_dir),
@@ -55,6 +60,6 @@ def sample_result(report_dir: Path, *, passed: bool = True) -> RunResult:
                 ],
             ),
             Chart("Pool connections", "short", "pool-connections.png", "API / Pool connections", []),
-        ],  # fmt: skip
+        ],
         versions={"python": "3.11.2"},
     )

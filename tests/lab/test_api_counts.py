@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def one_bcrypt_thread_api(tmp_path_factory: pytest.TempPathFactory, live_api: Api, pgbouncer: PgBouncer
-                          ) -> Iterator[Api]:  # fmt: skip
+def one_bcrypt_thread_api(
+    tmp_path_factory: pytest.TempPathFactory, live_api: Api, pgbouncer: PgBouncer
+) -> Iterator[Api]:
     """One bcrypt thread at cost 12 and no queue: a few logins at once get the bcrypt queue's 503s."""
     workdir = tmp_path_factory.mktemp("one-bcrypt-api")
     workdir.chmod(0o755)

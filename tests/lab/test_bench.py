@@ -16,8 +16,14 @@ pytestmark = pytest.mark.e2e
 
 
 def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
-    result = subprocess.run(loadlab_argv("bench", "--smoke", "--root", str(tmp_path)), capture_output=True,
-                            text=True, timeout=600, env=lab_env(), check=False)  # fmt: skip
+    result = subprocess.run(
+        loadlab_argv("bench", "--smoke", "--root", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=lab_env(),
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [out] = list(tmp_path.glob("bench-*"))
     data = json.loads((out / "bench.json").read_text())

@@ -24,15 +24,21 @@ def files(tmp_path: Path, verdict: dict | None) -> dict[str, Path]:
     (tmp_path / "locust_failures.csv").write_text(FAILURES)
     if verdict is not None:
         (tmp_path / "verdict.json").write_text(json.dumps(verdict))
-    return {"csv_stats": tmp_path / "locust_stats.csv", "csv_failures": tmp_path / "locust_failures.csv",
-            "verdict": tmp_path / "verdict.json"}  # fmt: skip
+    return {
+        "csv_stats": tmp_path / "locust_stats.csv",
+        "csv_failures": tmp_path / "locust_failures.csv",
+        "verdict": tmp_path / "verdict.json",
+    }
 
 
 def test_endpoints_get_their_statuses_from_the_verdict(tmp_path: Path) -> None:
-    verdict = {"passed": True, "endpoints": [
-        {"method": "GET", "name": "/posts/", "created": 0, "statuses": {"200": 39, "503": 1}},
-        {"method": "POST", "name": "/posts/", "created": 10, "statuses": {"201": 10}},
-    ]}  # fmt: skip
+    verdict = {
+        "passed": True,
+        "endpoints": [
+            {"method": "GET", "name": "/posts/", "created": 0, "statuses": {"200": 39, "503": 1}},
+            {"method": "POST", "name": "/posts/", "created": 10, "statuses": {"201": 10}},
+        ],
+    }
     result = sample_result(tmp_path)
     collect.locust_outcome(result, files(tmp_path, verdict))
     assert [(e.key, e.requests, e.failures, e.p95_ms, e.statuses) for e in result.endpoints] == [
@@ -64,10 +70,13 @@ def test_without_a_verdict_a_lost_write_still_shows(tmp_path: Path) -> None:
 
 
 def test_a_failed_verdict_names_its_dominant_cause(tmp_path: Path) -> None:
-    verdict = {"passed": False, "endpoints": [
-        {"method": "GET", "name": "/posts/", "created": 0, "statuses": {"200": 39, "503": 1}},
-        {"method": "POST", "name": "/posts/", "created": 10, "statuses": {"201": 10}},
-    ]}  # fmt: skip
+    verdict = {
+        "passed": False,
+        "endpoints": [
+            {"method": "GET", "name": "/posts/", "created": 0, "statuses": {"200": 39, "503": 1}},
+            {"method": "POST", "name": "/posts/", "created": 10, "statuses": {"201": 10}},
+        ],
+    }
     result = sample_result(tmp_path)
     collect.locust_outcome(result, files(tmp_path, verdict))
     collect.counts(result, None, {}, {"posts": 10})

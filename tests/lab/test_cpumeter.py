@@ -52,6 +52,5 @@ def test_a_process_started_after_the_first_reading_counts_from_zero() -> None:
 
 
 def test_services_fall_into_parts() -> None:
-    assert [part_of(s) for s in ("api", "postgres", "pgbouncer", "redis", "prometheus", "redis-exporter")] == [
-        "api", "postgres", "pgbouncer", "redis", "monitoring", "monitoring",
-    ]  # fmt: skip
+    services = ("api", "postgres", "pgbouncer", "redis", "prometheus", "redis-exporter")
+    assert [part_of(s) for s in services] == ["api", "postgres", "pgbouncer", "redis", "monitoring", "monitoring"]

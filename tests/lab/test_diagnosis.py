@@ -17,9 +17,16 @@ from tests.lab.sample_result import sample_result
 from tests.lab.test_planted import SUITE_CASES
 
 REPO = Path(__file__).resolve().parents[2]
-SETUP = Setup(env={"BOARD_BCRYPT_ROUNDS": "8", "BOARD_DB_POOL_SIZE": "5", "BOARD_DB_MAX_OVERFLOW": "0"},
-              pgbouncer=True, pgbouncer_pool=20, redis=True, processes=2, api_cpus=2.0, postgres_cpus=2.0,
-              generator_workers=2)  # fmt: skip
+SETUP = Setup(
+    env={"BOARD_BCRYPT_ROUNDS": "8", "BOARD_DB_POOL_SIZE": "5", "BOARD_DB_MAX_OVERFLOW": "0"},
+    pgbouncer=True,
+    pgbouncer_pool=20,
+    redis=True,
+    processes=2,
+    api_cpus=2.0,
+    postgres_cpus=2.0,
+    generator_workers=2,
+)
 
 
 def trace(values: list[float], start: float = 0.0) -> list[list[float]]:

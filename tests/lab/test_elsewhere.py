@@ -18,11 +18,14 @@ pytestmark = pytest.mark.integration
 SEED_LOCUSTFILE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_locustfile.py"
 
 
-def test_the_seeds_locustfile_against_a_running_api_writes_a_report_with_a_verdict(live_api: Api,
-                                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_the_seeds_locustfile_against_a_running_api_writes_a_report_with_a_verdict(
+    live_api: Api, tmp_path: Path
+) -> None:
     root = tmp_path / "runs"
-    argv = loadlab_argv("run", "--locustfile", str(SEED_LOCUSTFILE), "--host", live_api.url, "-u", "6", "-r", "6",
-                        "-t", "8", "-w", "2", "--root", str(root), "--run-id", "seed-elsewhere")  # fmt: skip
+    argv = loadlab_argv(
+        *["run", "--locustfile", str(SEED_LOCUSTFILE), "--host", live_api.url, "-u", "6", "-r", "6", "-t", "8"],
+        *["-w", "2", "--root", str(root), "--run-id", "seed-elsewhere"],
+    )
     done = subprocess.run(argv, capture_output=True, text=True, env=lab_env(), timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = root / "seed-elsewhere"
@@ -47,8 +50,8 @@ def test_the_seeds_locustfile_against_a_running_api_writes_a_report_with_a_verdi
 
 
 def test_suite_options_with_your_own_locustfile_are_refused(tmp_path: Path) -> None:
-    argv = loadlab_argv("run", "--locustfile", str(SEED_LOCUSTFILE), "--host", "http://127.0.0.1:9",
-                        "--scenario", "bare", "--root", str(tmp_path / "runs"))  # fmt: skip
+    own = ["--locustfile", str(SEED_LOCUSTFILE), "--host", "http://127.0.0.1:9"]
+    argv = loadlab_argv("run", *own, "--scenario", "bare", "--root", str(tmp_path / "runs"))
     done = subprocess.run(argv, capture_output=True, text=True, env=lab_env(), timeout=60, check=False)
     assert done.returncode == 2 and "--scenario: the load suite's options" in done.stderr
     assert not (tmp_path / "runs").exists()

@@ -11,9 +11,13 @@ from pathlib import Path
 from loadsuite.options import OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = [*(REPO / "lab" / "loadlab").rglob("*.py"), *(REPO / "locust").glob("*.py"),
-           *(REPO / "locust" / "loadsuite").glob("*.py"), *(REPO / "service" / "board").rglob("*.py"),
-           *(REPO / "tools").glob("*.py")]  # fmt: skip
+SOURCES = [
+    *(REPO / "lab" / "loadlab").rglob("*.py"),
+    *(REPO / "locust").glob("*.py"),
+    *(REPO / "locust" / "loadsuite").glob("*.py"),
+    *(REPO / "service" / "board").rglob("*.py"),
+    *(REPO / "tools").glob("*.py"),
+]
 NAME = re.compile(r"LOADLAB_[A-Z0-9_]+")
 
 
@@ -53,6 +57,7 @@ def test_the_lab_does_not_read_the_suites_variables(monkeypatch) -> None:
     monkeypatch.setenv("LOADLAB_SHAPE", "step")
     options = load_options(build_parser().parse_args(["run"]))
     assert options.scenario is None and options.shape is None
-    run = LocustRun(Path("/tmp/unused"), Path("/tmp/unused-out"), "http://127.0.0.1:9", options, exporter_port=1,
-                    run_id="x")  # fmt: skip
+    run = LocustRun(
+        Path("/tmp/unused"), Path("/tmp/unused-out"), "http://127.0.0.1:9", options, exporter_port=1, run_id="x"
+    )
     assert "scenario" not in run.master_options() or run.master_options()["scenario"] is None

@@ -34,5 +34,6 @@ def test_the_diagnosis_names_the_planted_resource_first(tmp_path: Path, name: st
     assert first.next_step and first.crossed_at is not None and first.evidence
     # The planted resource is the one named (a symptom that crossed near it, such as a throttled loop's lag,
     # comes after it), and every other resource that saturated did so later.
-    assert all((f.crossed_at or 0.0) >= first.crossed_at - diagnosis.TIE_SECONDS
-               for f in result.diagnosis.findings[1:]), table  # fmt: skip
+    assert all(
+        (f.crossed_at or 0.0) >= first.crossed_at - diagnosis.TIE_SECONDS for f in result.diagnosis.findings[1:]
+    ), table

@@ -72,8 +72,11 @@ def test_cli_fails_fast_on_a_bad_preset(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "loadlab.cli", "run", "--preset", str(path), "--root", str(root)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "BOARD_NOT_A_KNOB" in result.stderr
     assert not root.exists()

@@ -50,10 +50,16 @@ def kept_run(tmp_path_factory: pytest.TempPathFactory) -> KeptRun:
         return _kept[0]
     root = tmp_path_factory.mktemp("lab")
     result = subprocess.run(
-        loadlab_argv("run", "--root", str(root), "--run-id", "e2e", "--workers", "2", "--users", "50",
-                     "--spawn-rate", "10", "--duration", "20", "--keep"),
-        capture_output=True, text=True, timeout=RUN_TIMEOUT, env=lab_env(), check=False,
-    )  # fmt: skip
+        loadlab_argv(
+            *["run", "--root", str(root), "--run-id", "e2e", "--workers", "2", "--users", "50"],
+            *["--spawn-rate", "10", "--duration", "20", "--keep"],
+        ),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env=lab_env(),
+        check=False,
+    )
     run_dir = root / "e2e"
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
     state = json.loads((run_dir / "state.json").read_text())
@@ -61,8 +67,8 @@ def kept_run(tmp_path_factory: pytest.TempPathFactory) -> KeptRun:
     if "prometheus" in state["urls"]:
         problems, skipped = live_problems(state["urls"]["prometheus"], summary["started_at"], summary["ended_at"])
     alive = processes_under(run_dir)
-    down = subprocess.run(loadlab_argv("down", str(run_dir)), capture_output=True, text=True, timeout=120,
-                          env=lab_env(), check=False)  # fmt: skip
+    down_argv = loadlab_argv("down", str(run_dir))
+    down = subprocess.run(down_argv, capture_output=True, text=True, timeout=120, env=lab_env(), check=False)
     _kept.append(KeptRun(result, run_dir, problems, skipped, alive, down))
     return _kept[0]
 
@@ -119,8 +125,9 @@ def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.Comple
     assert result.server_counts.statuses.get("200", 0) >= sum(e.statuses.get("200", 0) for e in result.endpoints)
 
 
-def test_the_report_page_opens_in_a_browser(finished_run: tuple[subprocess.CompletedProcess[str], Path],
-                                           tmp_path: Path) -> None:  # fmt: skip
+def test_the_report_page_opens_in_a_browser(
+    finished_run: tuple[subprocess.CompletedProcess[str], Path], tmp_path: Path
+) -> None:
     """The last line of `loadlab run` is the page; in Chromium every chart loads from it and the verdict shows."""
     result, run_dir = finished_run
     page = run_dir / "report" / "index.html"
@@ -150,8 +157,8 @@ def test_the_report_starts_with_the_diagnosis_then_the_machine(
     # The diagnosis sampled the run: the API's, Locust's and Postgres' signals all had data.
     assert summary.diagnosis is not None and summary.diagnosis.headline
     measured = {f.signal for f in summary.diagnosis.findings + summary.diagnosis.quiet}
-    assert {"generator_cpu", "api_loop_cpu", "api_process_cpu", "postgres_cpu", "api_loop_demand",
-            "loop_lag"} <= measured, summary.diagnosis.unmeasured  # fmt: skip
+    expected = {"generator_cpu", "api_loop_cpu", "api_process_cpu", "postgres_cpu", "api_loop_demand", "loop_lag"}
+    assert expected <= measured, summary.diagnosis.unmeasured
     assert result.stdout.index("diagnosis: ") < result.stdout.index("\nmachine: ")
 
 
@@ -168,10 +175,14 @@ def test_ctrl_c_half_way_stops_everything_and_says_so(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     root = tmp_path / "runs"
     proc = subprocess.Popen(
-        loadlab_argv("run", "--root", str(root), "--run-id", "intr", "--workers", "1", "--users", "10",
-                     "--duration", "120"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=lab_env(),
-    )  # fmt: skip
+        loadlab_argv(
+            "run", "--root", str(root), "--run-id", "intr", "--workers", "1", "--users", "10", "--duration", "120"
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=lab_env(),
+    )
     run_dir = root / "intr"
     deadline = time.monotonic() + 120
     # Wait until the load test itself runs (the master's log exists and has been written to for a while).

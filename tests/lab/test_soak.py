@@ -13,8 +13,19 @@ from loadlab import soak
 from loadlab.soak import Window
 from tests.lab.helpers import lab_env, loadlab_argv, processes_under
 
-STEADY = Window(at=300, requests=9000, failures=0, p95_ms=40, p99_ms=90, api_rss_mb=100, api_fds=40,
-                postgres_connections=20, pgbouncer_clients=30, pgbouncer_servers=20, redis_clients=4)  # fmt: skip
+STEADY = Window(
+    at=300,
+    requests=9000,
+    failures=0,
+    p95_ms=40,
+    p99_ms=90,
+    api_rss_mb=100,
+    api_fds=40,
+    postgres_connections=20,
+    pgbouncer_clients=30,
+    pgbouncer_servers=20,
+    redis_clients=4,
+)
 
 
 def windows(**last: float) -> list[Window]:
@@ -76,8 +87,14 @@ def test_a_two_minute_soak(tmp_path: Path) -> None:
 
     Every criterion must hold but the latency drift: a 30 s window's p95 at 14 users is tens of milliseconds, and
     a machine shared with other work moves it by more than 20 % (timings are for benchmarks, not tests)."""
-    result = subprocess.run(loadlab_argv("soak", "--minutes", "2", "--knee", "20", "--root", str(tmp_path)),
-                            capture_output=True, text=True, timeout=600, env=lab_env(), check=False)  # fmt: skip
+    result = subprocess.run(
+        loadlab_argv("soak", "--minutes", "2", "--knee", "20", "--root", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=lab_env(),
+        check=False,
+    )
     [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
     data = json.loads((run_dir / "report" / "soak.json").read_text())
     assert data["users"] == 14 and data["window_seconds"] == 30 and len(data["windows"]) >= 3

@@ -25,8 +25,9 @@ class LocustProcesses:
         self.workdir = workdir
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, *args: str, locustfile: str = str(LOCUSTFILE),
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+    def start(
+        self, name: str, *args: str, locustfile: str = str(LOCUSTFILE), env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start `locust -f locustfile args...` (the suite's locustfile unless given), with only `env` of ours."""
         log = self.workdir / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADLAB_"))} | (env or {})

@@ -13,8 +13,12 @@ def run_locust(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADLAB_"))}
     return subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args],
-        capture_output=True, text=True, timeout=60, env={**clean, **(env or {})}, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+        check=False,
+    )
 
 
 def test_locust_conf_is_valid() -> None:

@@ -79,8 +79,9 @@ def _stats() -> Stats:
 
 
 def scrape(runner: Runner, resets: ResetCounter | None = None, health: GeneratorHealth | None = None) -> dict:
-    collector = LocustCollector(Env(runner), {"run_id": "r1", "scenario": "seed", "shape": "constant"},
-                                resets or ResetCounter(), health)  # fmt: skip
+    collector = LocustCollector(
+        Env(runner), {"run_id": "r1", "scenario": "seed", "shape": "constant"}, resets or ResetCounter(), health
+    )
     text = generate_latest(make_registry(collector)).decode()
     samples: dict[str, dict[tuple, float]] = defaultdict(dict)
     for family in text_string_to_metric_families(text):

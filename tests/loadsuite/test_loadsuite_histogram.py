@@ -42,8 +42,11 @@ def test_percentile_matches_locusts_own_function() -> None:
     )
     out = subprocess.run(
         [sys.executable, "-c", code, json.dumps(cases), json.dumps(quantiles)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert json.loads(out.stdout) == [[percentile(c, q) for q in quantiles] for c in cases]
 
 

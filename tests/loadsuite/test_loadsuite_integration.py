@@ -61,12 +61,13 @@ def test_distributed_seed_run_exporter_and_verdict(
     generous = tmp_path / "generous.yaml"
     generous.write_text('"*":\n  p95_ms: 20000\n  max_failure_ratio: 0\n')
     master = locust_procs.start(
-        "master", "--master", "--headless", "-u", str(USERS), "-r", str(USERS), "-t", f"{RUN_SECONDS}s",
-        "-H", live_api.url, "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
-        "--master-bind-port", str(master_port), "--exporter-port", str(exporter_port), "--exporter-linger", "6",
-        "--verdict-file", str(verdict_path), "--csv", str(tmp_path / "run"), "--thresholds", str(generous),
-        "--account-count", ACCOUNTS, "--run-id", "it-seed", "--stop-timeout", "2", "--only-summary",
-    )  # fmt: skip
+        "master",
+        *["--master", "--headless", "-u", str(USERS), "-r", str(USERS), "-t", f"{RUN_SECONDS}s"],
+        *["-H", live_api.url, "--expect-workers", "2", "--master-bind-host", "127.0.0.1"],
+        *["--master-bind-port", str(master_port), "--exporter-port", str(exporter_port), "--exporter-linger", "6"],
+        *["--verdict-file", str(verdict_path), "--csv", str(tmp_path / "run"), "--thresholds", str(generous)],
+        *["--account-count", ACCOUNTS, "--run-id", "it-seed", "--stop-timeout", "2", "--only-summary"],
+    )
     for i in range(2):
         locust_procs.start(f"worker{i}", "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port))
 
@@ -124,10 +125,11 @@ def test_impossible_threshold_fails_and_names_the_endpoint(
     """A p95 bound of 0.01 ms cannot hold: exit code 1, each endpoint named in the verdict and the table."""
     verdict_path = tmp_path / "verdict.json"
     proc = locust_procs.start(
-        "standalone", "--headless", "-u", "3", "-r", "3", "-t", "5s", "-H", live_api.url,
-        "--thresholds", '{"*": {"p95_ms": 0.01}}', "--verdict-file", str(verdict_path),
-        "--account-count", ACCOUNTS, "--only-summary",
-    )  # fmt: skip
+        "standalone",
+        *["--headless", "-u", "3", "-r", "3", "-t", "5s", "-H", live_api.url],
+        *["--thresholds", '{"*": {"p95_ms": 0.01}}', "--verdict-file", str(verdict_path)],
+        *["--account-count", ACCOUNTS, "--only-summary"],
+    )
     assert proc.wait(60) == 1, locust_procs.logs()
     verdict = json.loads(verdict_path.read_text())
     assert verdict["status"] == "fail"
@@ -136,8 +138,10 @@ def test_impossible_threshold_fails_and_names_the_endpoint(
 
 
 def test_invalid_thresholds_stop_the_run_before_it_starts(tmp_path: Path, locust_procs: LocustProcesses) -> None:
-    proc = locust_procs.start("standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9",
-                              "--thresholds", '{"*": {"p95": 1}}')  # fmt: skip
+    bad = '{"*": {"p95": 1}}'
+    proc = locust_procs.start(
+        "standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9", "--thresholds", bad
+    )
     assert proc.wait(60) == 2
     assert "unknown field 'p95'" in locust_procs.log("standalone")
 
@@ -148,8 +152,12 @@ def tiny_pool_api(tmp_path_factory: pytest.TempPathFactory, live_api: Api, pgbou
     pool timeouts (no standing-queue refusals: on a loaded machine they broke the first step already)."""
     workdir = tmp_path_factory.mktemp("tiny-api")
     workdir.chmod(0o755)
-    knobs = {"BOARD_DB_POOL_SIZE": "1", "BOARD_DB_MAX_OVERFLOW": "0", "BOARD_DB_POOL_TIMEOUT": "0.2",
-             "BOARD_DB_POOL_STANDING_QUEUE_SECONDS": "0"}  # fmt: skip
+    knobs = {
+        "BOARD_DB_POOL_SIZE": "1",
+        "BOARD_DB_MAX_OVERFLOW": "0",
+        "BOARD_DB_POOL_TIMEOUT": "0.2",
+        "BOARD_DB_POOL_STANDING_QUEUE_SECONDS": "0",
+    }
     api = Api(workdir, api_env(pgbouncer.url, "", BOARD_CACHE_ENABLED="false", **knobs), name="tiny-api").start()
     yield api
     api.stop()
@@ -162,12 +170,13 @@ def test_capacity_finder_stops_and_names_a_knee(
     master_port = free_port()
     verdict_path = tmp_path / "verdict.json"
     master = locust_procs.start(
-        "master", "--master", "--headless", "-u", "90", "-t", "60s", "-H", tiny_pool_api.url,
-        "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-        "--scenario", "cached-list", "--shape", "capacity", "--step-users", "6", "--step-interval", "4",
-        "--thresholds", '{"*": {"p95_ms": 400, "max_failure_ratio": 0.01}}', "--verdict-file", str(verdict_path),
-        "--stop-timeout", "1", "--only-summary",
-    )  # fmt: skip
+        "master",
+        *["--master", "--headless", "-u", "90", "-t", "60s", "-H", tiny_pool_api.url],
+        *["--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
+        *["--scenario", "cached-list", "--shape", "capacity", "--step-users", "6", "--step-interval", "4"],
+        *["--thresholds", '{"*": {"p95_ms": 400, "max_failure_ratio": 0.01}}', "--verdict-file", str(verdict_path)],
+        *["--stop-timeout", "1", "--only-summary"],
+    )
     locust_procs.start("worker", "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port))
     assert master.wait(90) == 0, locust_procs.logs()
     capacity = json.loads(verdict_path.read_text())["capacity"]
@@ -186,9 +195,10 @@ def test_requests_without_a_response_count_as_status_zero(tmp_path: Path, locust
         port = closed.getsockname()[1]
     verdict_path = tmp_path / "verdict.json"
     proc = locust_procs.start(
-        "standalone", "--headless", "-u", "2", "-r", "2", "-t", "8s", "-H", f"http://127.0.0.1:{port}",
-        "--scenario", "bare", "--verdict-file", str(verdict_path), "--only-summary",
-    )  # fmt: skip
+        "standalone",
+        *["--headless", "-u", "2", "-r", "2", "-t", "8s", "-H", f"http://127.0.0.1:{port}"],
+        *["--scenario", "bare", "--verdict-file", str(verdict_path), "--only-summary"],
+    )
     assert proc.wait(60) == 1, locust_procs.logs()
     verdict = json.loads(verdict_path.read_text())
     [healthz] = verdict["endpoints"]
@@ -201,8 +211,8 @@ def test_busy_exporter_port_stops_the_run(tmp_path: Path, locust_procs: LocustPr
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = locust_procs.start("standalone", "--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9",
-                                  "--exporter-port", str(port))  # fmt: skip
+        load = ["--headless", "-u", "1", "-t", "5s", "-H", "http://127.0.0.1:9"]
+        proc = locust_procs.start("standalone", *load, "--exporter-port", str(port))
         assert proc.wait(60) == 2
     assert f"--exporter-port {port}" in locust_procs.log("standalone")
 
@@ -253,10 +263,11 @@ def test_requests_in_flight_at_the_end_are_counted(
     master_port = free_port()
     verdict_path = tmp_path / "verdict.json"
     master = locust_procs.start(
-        "master", "--master", "--headless", "-u", "4", "-r", "4", "-t", "5s", "-H", url, "--scenario", "bare",
-        "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-        "--stop-timeout", "5", "--verdict-file", str(verdict_path), "--thresholds", '{"*": {"p95_ms": 60000}}',
-    )  # fmt: skip
+        "master",
+        *["--master", "--headless", "-u", "4", "-r", "4", "-t", "5s", "-H", url, "--scenario", "bare"],
+        *["--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
+        *["--stop-timeout", "5", "--verdict-file", str(verdict_path), "--thresholds", '{"*": {"p95_ms": 60000}}'],
+    )
     locust_procs.start("worker", "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port))
     assert master.wait(60) == 0, locust_procs.logs()
     total = json.loads(verdict_path.read_text())["total"]

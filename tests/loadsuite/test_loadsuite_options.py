@@ -29,12 +29,16 @@ def test_defaults() -> None:
 
 
 def test_env_variables() -> None:
-    env = {"LOADLAB_SCENARIO": "bare", "LOADLAB_SHAPE": "capacity", "LOADLAB_STEP_USERS": "7",
-           "LOADLAB_EXPORTER_PORT": "9646", "LOADLAB_RUN_ID": "r-1"}  # fmt: skip
+    env = {
+        "LOADLAB_SCENARIO": "bare",
+        "LOADLAB_SHAPE": "capacity",
+        "LOADLAB_STEP_USERS": "7",
+        "LOADLAB_EXPORTER_PORT": "9646",
+        "LOADLAB_RUN_ID": "r-1",
+    }
     opts = parser().parse_args([], env_vars=env)
-    assert (opts.scenario, opts.shape, opts.step_users, opts.exporter_port, opts.run_id) == (
-        "bare", "capacity", 7, 9646, "r-1"
-    )  # fmt: skip
+    parsed = (opts.scenario, opts.shape, opts.step_users, opts.exporter_port, opts.run_id)
+    assert parsed == ("bare", "capacity", 7, 9646, "r-1")
 
 
 def test_choices_are_enforced() -> None:
@@ -44,8 +48,8 @@ def test_choices_are_enforced() -> None:
 
 def test_the_plugin_has_no_option_of_the_suites_users() -> None:
     """What another locustfile gets beside the plugin: nothing about the board's scenarios, shapes or accounts."""
-    assert {o.flag for o in of_scope(SUITE)} == {"--scenario", "--shape", "--step-users", "--step-interval",
-                                                 "--account-count"}  # fmt: skip
+    expected = {"--scenario", "--shape", "--step-users", "--step-interval", "--account-count"}
+    assert {o.flag for o in of_scope(SUITE)} == expected
     p = configargparse.ArgumentParser()
     add_options(p, PLUGIN)
     with pytest.raises(SystemExit):

@@ -16,8 +16,13 @@ def test_the_package_is_installed_from_the_repo() -> None:
     dist = metadata.distribution("loadlab-loadsuite")
     suite = tomllib.loads((REPO / "locust" / "pyproject.toml").read_text())["project"]
     assert dist.version == suite["version"]
-    result = subprocess.run([sys.executable, "-c", "import loadsuite; print(loadsuite.__file__)"],
-                            capture_output=True, text=True, check=True, cwd="/")  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", "import loadsuite; print(loadsuite.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
     assert Path(result.stdout.strip()).parent == REPO / "locust" / "loadsuite", "importable from anywhere"
 
 
@@ -42,6 +47,11 @@ print(shim.plugin is loadsuite.plugin, len(mine))
 
 def test_the_plugin_file_and_the_import_are_one_plugin() -> None:
     """`-f loadlab_plugin.py,yours.py` where yours also imports loadsuite.plugin: every hook registered once."""
-    result = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "locust" / "loadlab_plugin.py")],
-                            capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(REPO / "locust" / "loadlab_plugin.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert result.stdout.split() == ["True", "1"]

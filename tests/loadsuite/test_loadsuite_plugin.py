@@ -40,8 +40,9 @@ class Reader(HttpUser):
 """
 
 
-def test_the_plugin_serves_any_locustfile_distributed(live_api: Api, tmp_path: Path,
-                                                      locust_procs: LocustProcesses) -> None:  # fmt: skip
+def test_the_plugin_serves_any_locustfile_distributed(
+    live_api: Api, tmp_path: Path, locust_procs: LocustProcesses
+) -> None:
     foreign = tmp_path / "foreign_locustfile.py"
     foreign.write_text(FOREIGN)
     files = f"{LOCUST_DIR / 'loadlab_plugin.py'},{foreign}"
@@ -49,15 +50,21 @@ def test_the_plugin_serves_any_locustfile_distributed(live_api: Api, tmp_path: P
     verdict_path = tmp_path / "verdict.json"
     thresholds = '{"*": {"p95_ms": 20000, "max_failure_ratio": 1}}'
     master = locust_procs.start(
-        "master", "--master", "--headless", "-u", "4", "-r", "4", "-t", "6s", "-H", live_api.url,
-        "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-        "--exporter-port", str(exporter_port), "--exporter-linger", "3", "--verdict-file", str(verdict_path),
-        "--thresholds", thresholds, "--run-id", "7", "--stop-timeout", "2", "--only-summary", locustfile=files,
-    )  # fmt: skip
-    worker = locust_procs.start("worker", "--worker", "--master-host", "127.0.0.1", "--master-port",
-                                str(master_port), locustfile=files)  # fmt: skip
-    metrics = wait_for(lambda: "locust_run_info" in (text := scrape(f"http://127.0.0.1:{exporter_port}/metrics"))
-                       and text, 30, what=f"the plugin's exporter\n{locust_procs.logs()}")  # fmt: skip
+        "master",
+        *["--master", "--headless", "-u", "4", "-r", "4", "-t", "6s", "-H", live_api.url],
+        *["--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
+        *["--exporter-port", str(exporter_port), "--exporter-linger", "3", "--verdict-file", str(verdict_path)],
+        *["--thresholds", thresholds, "--run-id", "7", "--stop-timeout", "2", "--only-summary"],
+        locustfile=files,
+    )
+    master_at = ["--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    worker = locust_procs.start("worker", "--worker", *master_at, locustfile=files)
+
+    def exported() -> str | None:
+        text = scrape(f"http://127.0.0.1:{exporter_port}/metrics")
+        return text if "locust_run_info" in text else None
+
+    metrics = wait_for(exported, 30, what=f"the plugin's exporter\n{locust_procs.logs()}")
     assert 'scenario="foreign_locustfile"' in metrics, "the run is named after the locustfile"
     assert master.wait(90) == 0, locust_procs.logs()
     assert worker.wait(30) == 0, "the worker ends with the master"
@@ -70,11 +77,10 @@ def test_the_plugin_serves_any_locustfile_distributed(live_api: Api, tmp_path: P
     assert "FOREIGN RUN ID 7" in locust_procs.log("worker"), "the locustfile got its own option"
 
 
-def test_the_suites_options_are_not_there_for_another_locustfile(tmp_path: Path,
-                                                                 locust_procs: LocustProcesses) -> None:  # fmt: skip
+def test_the_suites_options_are_not_there_for_another_locustfile(tmp_path: Path, locust_procs: LocustProcesses) -> None:
     foreign = tmp_path / "foreign_locustfile.py"
     foreign.write_text(FOREIGN)
-    proc = locust_procs.start("master", "--headless", "--scenario", "seed", "-H", "http://127.0.0.1:9",
-                              locustfile=f"{LOCUST_DIR / 'loadlab_plugin.py'},{foreign}")  # fmt: skip
+    both = f"{LOCUST_DIR / 'loadlab_plugin.py'},{foreign}"
+    proc = locust_procs.start("master", "--headless", "--scenario", "seed", "-H", "http://127.0.0.1:9", locustfile=both)
     assert proc.wait(60) == 2
     assert "unrecognized arguments: --scenario" in locust_procs.log("master")

@@ -64,8 +64,9 @@ print(json.dumps({"capacity": cap.report.to_dict(), "cap_ticks": cap_ticks, "ste
 @pytest.fixture(scope="module")
 def result() -> dict:
     """One subprocess drives all three shapes (importing locust costs about a second)."""
-    out = subprocess.run([sys.executable, "-c", DRIVER, str(LOCUST_DIR)], capture_output=True, text=True,
-                         timeout=60, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(LOCUST_DIR)], capture_output=True, text=True, timeout=60, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

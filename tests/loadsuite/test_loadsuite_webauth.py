@@ -55,9 +55,13 @@ class Browser:
 def test_a_master_with_web_login_lets_in_only_the_right_password(locust_procs) -> None:
     """The seed's locustfile beside the plugin file, as the chart runs someone else's test with webLogin on."""
     port = free_port()
-    locust_procs.start("master", "--web-login", "--web-username", "perf", "--web-host", "127.0.0.1",
-                       "--web-port", str(port), "--web-base-path", "/locust", "-H", "http://127.0.0.1:9",
-                       locustfile=BESIDE_SEED, env={webauth.PASSWORD_ENV: PASSWORD})  # fmt: skip
+    locust_procs.start(
+        "master",
+        *["--web-login", "--web-username", "perf", "--web-host", "127.0.0.1", "--web-port", str(port)],
+        *["--web-base-path", "/locust", "-H", "http://127.0.0.1:9"],
+        locustfile=BESIDE_SEED,
+        env={webauth.PASSWORD_ENV: PASSWORD},
+    )
     browser = Browser(f"http://127.0.0.1:{port}/locust")
     wait_for(lambda: browser.get("/login"), 30, what=f"the web UI on {port}\n{locust_procs.logs()}")
     landed, _ = browser.get("/stats/requests")
@@ -70,16 +74,16 @@ def test_a_master_with_web_login_lets_in_only_the_right_password(locust_procs) -
 
 
 def test_web_login_without_a_password_exits_2(locust_procs) -> None:
-    proc = locust_procs.start("master", "--web-login", "--web-host", "127.0.0.1", "--web-port", str(free_port()),
-                              "-H", "http://127.0.0.1:9", locustfile=BESIDE_SEED)  # fmt: skip
+    web = ["--web-host", "127.0.0.1", "--web-port", str(free_port())]
+    proc = locust_procs.start("master", "--web-login", *web, "-H", "http://127.0.0.1:9", locustfile=BESIDE_SEED)
     assert proc.wait(60) == 2
     assert webauth.PASSWORD_ENV in locust_procs.log("master")
 
 
 def test_without_web_login_the_ui_stays_open(locust_procs) -> None:
     port = free_port()
-    locust_procs.start("master", "--web-host", "127.0.0.1", "--web-port", str(port), "-H", "http://127.0.0.1:9",
-                       locustfile=BESIDE_SEED)  # fmt: skip
+    web = ["--web-host", "127.0.0.1", "--web-port", str(port)]
+    locust_procs.start("master", *web, "-H", "http://127.0.0.1:9", locustfile=BESIDE_SEED)
     browser = Browser(f"http://127.0.0.1:{port}")
     landed, _ = wait_for(lambda: browser.get("/stats/requests"), 30, what=f"the web UI\n{locust_procs.logs()}")
     assert landed == "/stats/requests"
@@ -88,9 +92,9 @@ def test_without_web_login_the_ui_stays_open(locust_procs) -> None:
 def test_an_unreachable_page_is_not_served_before_login(locust_procs) -> None:
     """Not even the JSON a script would read (Locust guards every route it registers with the login)."""
     port = free_port()
-    locust_procs.start("master", "--web-login", "--web-host", "127.0.0.1", "--web-port", str(port),
-                       "-H", "http://127.0.0.1:9", locustfile=BESIDE_SEED,
-                       env={webauth.PASSWORD_ENV: PASSWORD})  # fmt: skip
+    web = ["--web-host", "127.0.0.1", "--web-port", str(port)]
+    env = {webauth.PASSWORD_ENV: PASSWORD}
+    locust_procs.start("master", "--web-login", *web, "-H", "http://127.0.0.1:9", locustfile=BESIDE_SEED, env=env)
     browser = Browser(f"http://127.0.0.1:{port}")
     wait_for(lambda: browser.get("/login"), 30, what="the web UI")
     for path in ("/stats/requests", "/swarm", "/stop", "/logs"):

@@ -13,8 +13,14 @@ from containers.convert import PodPlan
 from containers.stack import ContainerState
 
 #: files Locust's --csv/--html/--json-file and the suite's --verdict-file write into the run's folder
-RESULT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust.html",
-                "locust.json", "verdict.json")  # fmt: skip
+RESULT_FILES = (
+    "locust_stats.csv",
+    "locust_stats_history.csv",
+    "locust_failures.csv",
+    "locust.html",
+    "locust.json",
+    "verdict.json",
+)
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,11 @@ class Check:
 def job_succeeded(name: str, states: Iterable[ContainerState]) -> Check:
     """Every container of a Job's pod (init containers too) exited 0, none restarted."""
     states = list(states)
-    bad = [f"{s.name}: {s.status} {s.exit_code}, {s.restarts} restarts" for s in states
-           if s.status != "exited" or s.exit_code != 0 or s.restarts]  # fmt: skip
+    bad = [
+        f"{s.name}: {s.status} {s.exit_code}, {s.restarts} restarts"
+        for s in states
+        if s.status != "exited" or s.exit_code != 0 or s.restarts
+    ]
     return Check(f"{name} succeeded", bool(states) and not bad, "; ".join(bad) or f"{len(states)} containers exited 0")
 
 
@@ -38,8 +47,10 @@ def verdict_passed(verdict: Mapping[str, Any] | None) -> Check:
         return Check("verdict passed, 0 failures", False, "no verdict.json on the results volume")
     total = verdict.get("total") or {}
     ok = verdict.get("status") == "pass" and total.get("failures") == 0 and (total.get("requests") or 0) > 0
-    detail = (f"status {verdict.get('status')}, {total.get('requests')} requests, {total.get('failures')} failures, "
-              f"suspect {verdict.get('suspect')}, broken {verdict.get('broken') or []}")  # fmt: skip
+    detail = (
+        f"status {verdict.get('status')}, {total.get('requests')} requests, {total.get('failures')} failures, "
+        f"suspect {verdict.get('suspect')}, broken {verdict.get('broken') or []}"
+    )
     return Check("verdict passed, 0 failures", ok, detail)
 
 

@@ -203,8 +203,12 @@ class Converter:
         if spec.get("initContainers") and spec.get("restartPolicy", "Always") == "Always":
             # podman 4.3 gives init containers the pod's policy: Always would rerun them forever
             spec["restartPolicy"] = "OnFailure"
-        manifest = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "labels": labels, "annotations": annotations}, "spec": spec}  # fmt: skip
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "spec": spec,
+        }
         ports = {c["name"]: _declared_ports(c) for c in spec.get("containers", [])}
         hook = ((obj.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
         return PodPlan(name, workload, ordinal, str(next(self._hosts)), manifest, [], [], [], ports, hook)

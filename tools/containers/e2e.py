@@ -100,13 +100,14 @@ class Run:
     def render(self) -> list[dict[str, Any]]:
         values = copy.deepcopy(RUN_VALUES)
         values["api"] = {"image": {"tag": self.tag}}
-        values["locust"].update(image={"tag": self.tag}, users=self.args.users, spawnRate=self.args.spawn_rate,
-                                runTime=self.args.run_time)  # fmt: skip
+        values["locust"].update(
+            image={"tag": self.tag}, users=self.args.users, spawnRate=self.args.spawn_rate, runTime=self.args.run_time
+        )
         values_file = self.workdir / "e2e-values.yaml"
         values_file.write_text(yaml.safe_dump(values, sort_keys=False))
         chart = Path(self.args.chart)
-        argv = [_helm(), "template", self.release, str(chart), "--namespace", NAMESPACE,
-                "-f", str(chart / PRESET), "-f", str(values_file)]  # fmt: skip
+        values = ["-f", str(chart / PRESET), "-f", str(values_file)]
+        argv = [_helm(), "template", self.release, str(chart), "--namespace", NAMESPACE, *values]
         # helm writes caches and config: keep them out of $HOME and the repository
         env = {
             **os.environ,
@@ -197,8 +198,9 @@ class Run:
     def results(self, plan: Plan) -> None:
         results_pod = _one(plan, "locust-results")
         container = f"{results_pod.name}-{results_pod.manifest['spec']['containers'][0]['name']}"
-        tar = subprocess.run(["podman", "exec", container, "tar", "cf", "-", "-C", "/results", "."],
-                             capture_output=True, check=True).stdout  # fmt: skip
+        tar = subprocess.run(
+            ["podman", "exec", container, "tar", "cf", "-", "-C", "/results", "."], capture_output=True, check=True
+        ).stdout
         folder = self.workdir / "results"
         with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
             archive.extractall(folder, filter="data")
@@ -377,8 +379,10 @@ def _prometheus(query_url: str, expr: str) -> list[dict[str, Any]]:
 
 
 def _up(query_url: str) -> list[tuple[str, str, float]]:
-    return [(r["metric"]["job"], r["metric"].get("instance", ""), float(r["value"][1]))
-            for r in _prometheus(query_url, "up")]  # fmt: skip
+    return [
+        (r["metric"]["job"], r["metric"].get("instance", ""), float(r["value"][1]))
+        for r in _prometheus(query_url, "up")
+    ]
 
 
 def _all_up(query_url: str) -> list[tuple[str, str, float]] | None:

@@ -56,8 +56,12 @@ def install() -> list[str]:
     if missing := missing_packages():
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run([*_sudo(), "apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run([*_sudo(), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                       check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [*_sudo(), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         done.append("apt-get install " + " ".join(missing))
     if not CONF_DROP_IN.exists() or CONF_DROP_IN.read_text() != CONF:
         subprocess.run([*_sudo(), "mkdir", "-p", str(CONF_DROP_IN.parent)], check=True)

@@ -123,8 +123,8 @@ def project_image(target: str, name: str, log: Path) -> Image:
     """Our Dockerfile's `target`, built as it is (podman's layer cache makes a second build quick)."""
     started = _now()
     revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    _build(["--target", target, f"--build-arg=REVISION={revision.stdout.strip() or 'unknown'}", "-t", name,
-            "-f", str(ROOT / "Dockerfile"), str(ROOT)], log)  # fmt: skip
+    stamp = f"--build-arg=REVISION={revision.stdout.strip() or 'unknown'}"
+    _build(["--target", target, stamp, "-t", name, "-f", str(ROOT / "Dockerfile"), str(ROOT)], log)
     return Image(name, f"Dockerfile --target {target}", "built", _now() - started)
 
 

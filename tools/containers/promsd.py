@@ -80,14 +80,20 @@ def pod_targets(pod: DiscoveredPod) -> list[dict[str, Any]]:
     """The target groups role `pod` discovery gives for one pod, as `static_configs` entries."""
     groups = []
     for container, ports in pod.containers:
-        base = {**_pod_labels(pod), "__meta_kubernetes_pod_container_name": container,
-                "__meta_kubernetes_pod_container_init": "false"}  # fmt: skip
+        base = {
+            **_pod_labels(pod),
+            "__meta_kubernetes_pod_container_name": container,
+            "__meta_kubernetes_pod_container_init": "false",
+        }
         if not ports:
             groups.append({"targets": [pod.ip], "labels": base})
         for name, number, protocol in ports:
-            labels = {**base, "__meta_kubernetes_pod_container_port_name": name,
-                      "__meta_kubernetes_pod_container_port_number": str(number),
-                      "__meta_kubernetes_pod_container_port_protocol": protocol}  # fmt: skip
+            labels = {
+                **base,
+                "__meta_kubernetes_pod_container_port_name": name,
+                "__meta_kubernetes_pod_container_port_number": str(number),
+                "__meta_kubernetes_pod_container_port_protocol": protocol,
+            }
             groups.append({"targets": [f"{pod.ip}:{number}"], "labels": labels})
     return groups
 

@@ -175,8 +175,17 @@ class Stack:
         for c in json.loads(out or "[]"):
             user, read_only = c["Config"].get("User", ""), bool(c["HostConfig"].get("ReadonlyRootfs"))
             state = c["State"]
-            states.append(ContainerState(pod.name, c["Name"], user, read_only, state["Status"],
-                                         int(state.get("ExitCode", -1)), int(c.get("RestartCount", 0))))  # fmt: skip
+            states.append(
+                ContainerState(
+                    pod.name,
+                    c["Name"],
+                    user,
+                    read_only,
+                    state["Status"],
+                    int(state.get("ExitCode", -1)),
+                    int(c.get("RestartCount", 0)),
+                )
+            )
         return states
 
     def process_uids(self, container: str) -> set[str]:
@@ -207,10 +216,13 @@ class Stack:
     # -- remove ------------------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
         """Remove our pods, volumes, secrets and network; returns whatever is still there afterwards."""
+
         # podman stops the pods of one command one after the other (a grace period each): one command per pod
+        def remove(pod: str) -> None:
+            podman("pod", "rm", "--force", "--time", str(STOP_TIMEOUT), pod, check=False)
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda name: podman("pod", "rm", "--force", "--time", str(STOP_TIMEOUT), name, check=False),
-                          self.pod_names))  # fmt: skip
+            list(pool.map(remove, self.pod_names))
         for volume in self.volumes:
             podman("volume", "rm", "--force", volume, check=False)
         for secret in self.secrets:

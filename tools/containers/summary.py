@@ -36,18 +36,26 @@ class Summary:
         if self.error:
             out += [f"**Stopped early**: {self.error}", ""]
         out += _table(("check", "ok", "evidence"), [(c.name, "yes" if c.ok else "NO", c.detail) for c in self.checks])
-        out += _table(("image", "from", "this run", "size", "s"),
-                      [(i.name, i.source, i.action, i.size, f"{i.seconds:.0f}") for i in self.images])  # fmt: skip
-        out += _table(("container", "user", "read-only", "status", "exit", "restarts"),
-                      [(s.name, s.user, "yes" if s.read_only else "no", s.status, str(s.exit_code), str(s.restarts))
-                       for s in self.pods])  # fmt: skip
+        out += _table(
+            ("image", "from", "this run", "size", "s"),
+            [(i.name, i.source, i.action, i.size, f"{i.seconds:.0f}") for i in self.images],
+        )
+        out += _table(
+            ("container", "user", "read-only", "status", "exit", "restarts"),
+            [
+                (s.name, s.user, "yes" if s.read_only else "no", s.status, str(s.exit_code), str(s.restarts))
+                for s in self.pods
+            ],
+        )
         if self.verdict:
             total = self.verdict.get("total") or {}
             out.append(f"Verdict: **{self.verdict.get('status')}** (suspect: {self.verdict.get('suspect')})")
             out.append("")
             endpoints = [*self.verdict.get("endpoints", []), total]
-            rows = [(f"{e.get('method', '')} {e.get('name', '')}".strip(), *(str(e.get(k)) for k in ENDPOINT_FIELDS))
-                    for e in endpoints]  # fmt: skip
+            rows = [
+                (f"{e.get('method', '')} {e.get('name', '')}".strip(), *(str(e.get(k)) for k in ENDPOINT_FIELDS))
+                for e in endpoints
+            ]
             out += _table(("endpoint", *ENDPOINT_FIELDS), rows)
         out += _table(("job", "instance", "up"), [(j, i, f"{v:g}") for j, i, v in sorted(self.up)])
         total_s = sum(s for _, s in self.steps)
