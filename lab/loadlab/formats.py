@@ -21,6 +21,8 @@ from loadlab.result import (
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 INDEX_HTML = "index.html"
+#: Why a run against another service (`loadlab run --host`) has no server-side checks: said in every rendering.
+TARGET_NOTE = "not the lab's API: nothing server-side to check"
 #: Locust's own files in the report folder, linked from the page: (file, what it is).
 LOCUST_FILES = (
     ("locust.html", "Locust's own HTML report"),

@@ -10,21 +10,7 @@ import base64
 from collections.abc import Callable
 from html import escape
 
-from loadlab.formats import (
-    LOCUST_FILES,
-    SUMMARY_JSON,
-    SUMMARY_MD,
-    consistency_line,
-    consistency_table,
-    cpu_limit_line,
-    cpu_line,
-    finding_text,
-    machine_line,
-    server_table,
-    signal_table,
-    table,
-    verdict_line,
-)
+from loadlab import formats
 from loadlab.result import RunResult
 
 STYLE = """
@@ -49,52 +35,49 @@ def render(result: RunResult, images: dict[str, bytes], present: set[str]) -> st
     """The page; `images`: PNG bytes by chart file name; `present`: which of Locust's files exist to link."""
     parts = [f"<h1>Load test {escape(result.run_id)}</h1>"]
     if result.diagnosis:
-        findings = "".join(f"<li>{escape(finding_text(f))}</li>" for f in result.diagnosis.findings)
+        findings = "".join(f"<li>{escape(formats.finding_text(f))}</li>" for f in result.diagnosis.findings)
         parts.append(
             f'<section class="diagnosis" id="diagnosis"><h2>Diagnosis</h2>'
             f"<p><b>{escape(result.diagnosis.headline)}</b></p><ol>{findings}</ol>"
-            f"<details><summary>every saturation signal</summary>{_table(signal_table(result.diagnosis))}"
+            f"<details><summary>every saturation signal</summary>{_table(formats.signal_table(result.diagnosis))}"
             "</details></section>"
         )
     if result.machine:
-        parts.append(f'<p class="machine" id="machine">{escape(machine_line(result.machine))}</p>')
+        parts.append(f'<p class="machine" id="machine">{escape(formats.machine_line(result.machine))}</p>')
     if result.cpu_limit:
-        parts.append(f'<p class="machine" id="cpu-quota">{escape(cpu_limit_line(result.cpu_limit))}</p>')
+        parts.append(f'<p class="machine" id="cpu-quota">{escape(formats.cpu_limit_line(result.cpu_limit))}</p>')
     if result.cpu_seconds and result.endpoints:
-        parts.append(f'<p class="machine" id="cpu">{escape(cpu_line(result))}</p>')
+        parts.append(f'<p class="machine" id="cpu">{escape(formats.cpu_line(result))}</p>')
     parts.append(_verdict(result))
     parts += [f'<p class="verdict fail">{escape(p)}</p>' for p in result.problems]
     load = ", ".join(f"{k} {v}" for k, v in result.options.items() if v is not None)
     if result.target:
-        parts.append(
-            f'<p class="meta" id="target">target <b>{escape(result.target)}</b> (not the lab\'s API: '
-            "nothing server-side to check)</p>"
-        )
+        parts.append(f'<p class="meta" id="target">target <b>{escape(result.target)}</b> ({formats.TARGET_NOTE})</p>')
     parts.append(
         f'<p class="meta">preset <b>{escape(str(result.preset.get("name")))}</b>; {escape(load)}; '
         f"window {result.ended_at - result.started_at:.0f} s</p>"
     )
-    parts.append("<h2>Requests</h2>" + (_table(table(result.endpoints)) if result.endpoints else "<p>none</p>"))
+    parts.append("<h2>Requests</h2>" + (_table(formats.table(result.endpoints)) if result.endpoints else "<p>none</p>"))
     if result.consistency:
         c = result.consistency
         css = "pass" if c.ok else "fail"
         parts.append(
             f"<h2>Consistency: what the clients saw against what the server counted</h2>"
-            f'<p class="verdict {css}" id="consistency">{escape(consistency_line(c))}</p>'
+            f'<p class="verdict {css}" id="consistency">{escape(formats.consistency_line(c))}</p>'
         )
         if c.checks:
-            parts.append(_table(consistency_table(c), bad=lambda row: row[-1].startswith("MISMATCH")))
+            parts.append(_table(formats.consistency_table(c), bad=lambda row: row[-1].startswith("MISMATCH")))
     if result.server:
-        parts.append("<h2>Inside the API over the run</h2>" + _table(server_table(result)))
+        parts.append("<h2>Inside the API over the run</h2>" + _table(formats.server_table(result)))
     figures = "".join(_figure(c.title, c.source, images[c.file]) for c in result.charts if c.file in images)
     parts.append(f'<h2>Charts</h2><div class="charts">{figures}</div>')
     if empty := [c.title for c in result.charts if c.file not in images]:
         parts.append(f'<p class="meta">No data for: {escape(", ".join(empty))}</p>')
     parts.append(
         "<h2>Files</h2><ul>"
-        + "".join(_link(name, what, name in present) for name, what in LOCUST_FILES)
-        + _link(SUMMARY_JSON, "the run's result", True)
-        + _link(SUMMARY_MD, "this report in Markdown", True)
+        + "".join(_link(name, what, name in present) for name, what in formats.LOCUST_FILES)
+        + _link(formats.SUMMARY_JSON, "the run's result", True)
+        + _link(formats.SUMMARY_MD, "this report in Markdown", True)
         + "</ul>"
     )
     versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
@@ -112,9 +95,9 @@ def _verdict(result: RunResult) -> str:
     head = "PASS" if passed else "FAIL"
     reasons = []
     if not result.verdict_passed or result.verdict.get("suspect"):
-        reasons.append(f"SLO verdict: {verdict_line(result)}")
+        reasons.append(f"SLO verdict: {formats.verdict_line(result)}")
     if result.consistency and not result.consistency.ok:
-        reasons.append(f"consistency: {consistency_line(result.consistency)}")
+        reasons.append(f"consistency: {formats.consistency_line(result.consistency)}")
     if result.interrupted:
         reasons.append("interrupted before the planned end")
     items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
@@ -131,7 +114,7 @@ def _table(cells: list[list[str]], bad: Callable[[list[str]], bool] = lambda row
     for row in cells[1:]:
         tds = "".join(f'<td class="n">{escape(c)}</td>' if _numeric(c) else f"<td>{escape(c)}</td>" for c in row)
         rows.append(f'<tr class="bad">{tds}</tr>' if bad(row) else f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<formats.table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></formats.table>"
 
 
 def _numeric(text: str) -> bool:

@@ -16,6 +16,7 @@ from loadlab.formats import (
     LOCUST_FILES,
     SUMMARY_JSON,
     SUMMARY_MD,
+    TARGET_NOTE,
     consistency_line,
     consistency_table,
     cpu_limit_line,
@@ -53,7 +54,7 @@ def summary_text(result: RunResult) -> str:
     if result.consistency:
         lines.append(f"consistency: {consistency_line(result.consistency)}")
     if result.target:
-        lines.append(f"target: {result.target} (not the lab's API: nothing server-side to check)")
+        lines.append(f"target: {result.target} ({TARGET_NOTE})")
     lines += [f"problem: {p}" for p in result.problems]
     return "\n".join(lines)
 
@@ -75,7 +76,7 @@ def markdown(result: RunResult) -> str:
     if result.interrupted:
         md += ["**Interrupted**: the run was stopped before its planned end; figures cover what ran.", ""]
     md += [f"**Problem**: {p}" for p in result.problems]
-    md += [f"- target: {result.target} (not the lab's API: nothing server-side to check)"] if result.target else []
+    md += [f"- target: {result.target} ({TARGET_NOTE})"] if result.target else []
     md += [
         f"- preset: `{result.preset.get('name')}` ({result.preset.get('path')})",
         f"- load: {json.dumps(result.options)}",
