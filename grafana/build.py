@@ -105,6 +105,27 @@ def q(quantile: float, metric: str, by: str = "", selector: str = "") -> str:
     return f"histogram_quantile({quantile}, sum by ({labels}) (rate({metric}_bucket{selector}[{RI}])))"
 
 
+def wait_percentiles(title: str, metric: str, description: str, width: int = 8) -> Panel:
+    """A queue-wait histogram's p50, p95 and p99 over the API's processes: waits should stay in milliseconds."""
+    targets = [
+        t(q(quantile, metric, "", API), label) for quantile, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
+    ]
+    thresholds: list[tuple[float | None, str]] = [(None, "green"), (0.1, "yellow"), (0.5, "red")]
+    return Panel(f"{title} p50 / p95 / p99", "s", description, targets, thresholds=thresholds, width=width)
+
+
+def refusals(title: str, metric: str, legend: str, description: str) -> Panel:
+    """A counter of refused work per second over the API's processes: red from the first refusal."""
+    target = t(f"sum(rate({metric}{API}[{RI}]))", legend)
+    return Panel(title, "ops", description, [target], thresholds=[(None, "green"), (0.01, "red")])
+
+
+def name_stat(title: str, expr: str, legend: str, description: str) -> Panel:
+    """A half-width stat showing the legend of the series (a name, not a number)."""
+    target = t(expr, legend, instant=True)
+    return Panel(title, "none", description, [target], kind="stat", width=12, height=4, text_mode="name")
+
+
 def zero_if_absent(expr: str, fallback: str) -> str:
     """`expr or fallback * 0`: series that only exist after the first error (a 5xx status, a
     failure) would leave a healthy run's panel empty; the fallback draws a flat zero instead."""
@@ -405,23 +426,16 @@ API_DASH = Dashboard(
                         t(f"sum(board_db_pool_max_overflow{API})", "max overflow"),
                     ],
                 ),
-                Panel(
+                refusals(
                     "Pool checkout timeouts per second",
-                    "ops",
+                    "board_db_pool_checkout_timeouts_total",
+                    "timeouts",
                     "How often does a request give up waiting for a connection (and get a 503)? Healthy: zero.",
-                    [t(f"sum(rate(board_db_pool_checkout_timeouts_total{API}[{RI}]))", "timeouts")],
-                    thresholds=[(None, "green"), (0.01, "red")],
                 ),
-                Panel(
-                    "Pool checkout wait p50 / p95 / p99",
-                    "s",
+                wait_percentiles(
+                    "Pool checkout wait",
+                    "board_db_pool_checkout_wait_seconds",
                     "How long do requests wait for a connection? Healthy: milliseconds at every percentile.",
-                    [
-                        t(q(0.5, "board_db_pool_checkout_wait_seconds", "", API), "p50"),
-                        t(q(0.95, "board_db_pool_checkout_wait_seconds", "", API), "p95"),
-                        t(q(0.99, "board_db_pool_checkout_wait_seconds", "", API), "p99"),
-                    ],
-                    thresholds=[(None, "green"), (0.1, "yellow"), (0.5, "red")],
                     width=16,
                 ),
             ],
@@ -440,23 +454,16 @@ API_DASH = Dashboard(
                     ],
                 ),
                 EXECUTOR_QUEUE,
-                Panel(
+                refusals(
                     "Executor rejections per second",
-                    "ops",
+                    "board_executor_rejections_total",
+                    "rejections",
                     "How often is a hash/verify refused because the queue is full (a fast 503)? Healthy: zero.",
-                    [t(f"sum(rate(board_executor_rejections_total{API}[{RI}]))", "rejections")],
-                    thresholds=[(None, "green"), (0.01, "red")],
                 ),
-                Panel(
-                    "Executor wait p50 / p95 / p99",
-                    "s",
+                wait_percentiles(
+                    "Executor wait",
+                    "board_executor_wait_seconds",
                     "How long does a task wait in the queue before a thread starts it? Healthy: near zero.",
-                    [
-                        t(q(0.5, "board_executor_wait_seconds", "", API), "p50"),
-                        t(q(0.95, "board_executor_wait_seconds", "", API), "p95"),
-                        t(q(0.99, "board_executor_wait_seconds", "", API), "p99"),
-                    ],
-                    thresholds=[(None, "green"), (0.1, "yellow"), (0.5, "red")],
                 ),
                 Panel(
                     "Task duration p95 by task",
@@ -508,25 +515,17 @@ LOADTEST = Dashboard(
         Row(
             "Run",
             [
-                Panel(
+                name_stat(
                     "Run id",
-                    "none",
+                    "locust_run_info",
+                    "{{run_id}} ({{scenario}}, {{shape}})",
                     "Which run is this (id, scenario, load shape)? Healthy: one value while a test runs.",
-                    [t("locust_run_info", "{{run_id}} ({{scenario}}, {{shape}})", instant=True)],
-                    kind="stat",
-                    width=12,
-                    height=4,
-                    text_mode="name",
                 ),
-                Panel(
+                name_stat(
                     "Runner state",
-                    "none",
+                    "locust_runner_state == 1",
+                    "{{state}}",
                     "What is the master doing (spawning, running, stopped...)? Healthy: running during a test.",
-                    [t("locust_runner_state == 1", "{{state}}", instant=True)],
-                    kind="stat",
-                    width=12,
-                    height=4,
-                    text_mode="name",
                 ),
             ],
         ),
