@@ -8,6 +8,7 @@ reasons this tracker collects. Timestamps are passed in, so the logic is testabl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # A worker is "saturated" when its CPU stayed above this ratio for this many consecutive
 # reports (a worker reports every 3 s, so 3 reports ~ 9 s), not on one spike.
@@ -139,7 +140,7 @@ class GeneratorHealth:
             out.append(f"users reached {best} < target {target}")
         return out
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "max_users": self.max_users,
             "max_target_users": self.max_target,

@@ -8,7 +8,7 @@ Prometheus histogram are both derived from that dict, so they can be compared.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 # Histogram boundaries in milliseconds. Dense below 1 s where most endpoints live, and
 # wide up to 60 s: the seed's requests sat at the 30 s pool timeout, so the default
@@ -84,7 +84,7 @@ def bucket_index(value_seconds: float, bounds_ms: Iterable[int] = BUCKET_BOUNDS_
     return _bucket_slot(value_seconds * 1000.0, sorted(bounds_ms))
 
 
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
     """Prometheus's ``histogram_quantile`` over cumulative ``(le, count)`` pairs, ``le`` ascending.
 
     Linear interpolation inside the bucket holding the rank, the lowest bucket starting at 0,

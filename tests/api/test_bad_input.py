@@ -147,7 +147,7 @@ async def test_bad_input_gets_4xx_json_and_writes_nothing(live_client: httpx.Asy
 
 def _submitted(kwargs: dict[str, Any]) -> list[str]:
     """The string values a case sends in its body (a password among them)."""
-    fields = kwargs.get("json") if isinstance(kwargs.get("json"), dict) else kwargs.get("data", {})
+    fields: dict[str, Any] = kwargs["json"] if isinstance(kwargs.get("json"), dict) else kwargs.get("data", {})
     return [v for v in fields.values() if isinstance(v, str)]
 
 

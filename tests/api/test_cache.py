@@ -93,7 +93,9 @@ async def test_a_small_table_grows_into_a_page_with_a_next_link(first_page: Firs
         rows, next_before, hit = await _cached(first_page, table)
         assert hit and (rows, next_before) == table.page()
     assert next_before == 2
-    assert (b"link", b'</posts/?limit=3&before=2>; rel="next"') in first_page.headers((await first_page.lookup()).page)
+    cached = (await first_page.lookup()).page
+    assert cached is not None
+    assert (b"link", b'</posts/?limit=3&before=2>; rel="next"') in first_page.headers(cached)
 
 
 async def test_a_refill_that_raced_a_write_is_not_stored(first_page: FirstPage) -> None:

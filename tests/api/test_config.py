@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -81,7 +82,7 @@ def test_env_variables_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch)
         {"database_url": "postgresql://board@127.0.0.1/board"},  # not the psycopg driver
     ],
 )
-def test_out_of_range_values_are_refused(knob: dict[str, object]) -> None:
+def test_out_of_range_values_are_refused(knob: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Settings(**{"database_url": URL, "jwt_secret": SECRET, **knob})
 

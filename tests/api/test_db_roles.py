@@ -38,7 +38,8 @@ def test_the_api_role_reads_and_writes_rows_and_is_no_superuser(live_api: Api, p
             DB_USER,
             False,
         )
-        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] >= 1
+        count = conn.execute("SELECT count(*) FROM users").fetchone()
+        assert count is not None and count[0] >= 1
         conn.execute("UPDATE users SET password_hash = password_hash WHERE id = 0")
     tables = postgres.psql("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'")
     assert tables == DB_OWNER  # migrations ran as the owner

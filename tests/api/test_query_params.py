@@ -6,6 +6,8 @@ would otherwise get the first page and think it paginated.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -51,7 +53,9 @@ PATH_CASES = {
 async def test_a_malformed_query_parameter_is_a_422_naming_it(live_client: httpx.AsyncClient, case: str) -> None:
     method, url, name, needs_token = CASES[case]
     headers = await login(live_client) if needs_token else {}
-    body = {"json": {"title": "t", "content": "c", "post_id": 1}} if method == "POST" and needs_token else {}
+    body: dict[str, Any] = (
+        {"json": {"title": "t", "content": "c", "post_id": 1}} if method == "POST" and needs_token else {}
+    )
     if url.startswith("/auth/login"):
         body = {"data": {"username": "user1", "password": "pass1"}}
     response = await live_client.request(method, url, headers=headers, **body)

@@ -125,7 +125,7 @@ def test_dockerignore_keeps_the_context_small():
     ]
     assert lines[0] == "*", "allow-list: everything out first"
     allowed = {x[1:].rstrip("/") for x in lines if x.startswith("!")}
-    copied = set()
+    copied: set[str] = set()
     for line in DOCKERFILE.read_text().splitlines():
         if line.startswith("COPY") and "--from" not in line:
             copied.update(p.rstrip("/") for p in line.split()[1:-1])

@@ -701,8 +701,8 @@ def test_notes_name_real_services_and_the_fetch_command():
     fetch = re.search(r"kubectl -n loadlab exec deploy/(\S+) -- tar cf - -C /results \.", notes)
     assert fetch and fetch.group(1) in {d["metadata"]["name"] for d in by_kind(objs, "Deployment")}
     assert "job/loadlab-locust-run-ci-run" in notes
-    secret_key = re.search(r"jsonpath='\{\.data\.([^}]+)\}'", notes).group(1)
-    assert secret_key == "grafana-admin-password"
+    secret_key = re.search(r"jsonpath='\{\.data\.([^}]+)\}'", notes)
+    assert secret_key and secret_key.group(1) == "grafana-admin-password"
 
 
 def test_notes_warn_about_unsafe_values():

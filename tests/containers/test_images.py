@@ -70,7 +70,8 @@ def test_every_workdir_of_a_final_image_is_made_by_the_dockerfile() -> None:
         elif current and line.strip() and not line.lstrip().startswith("#"):
             stages[current][1].append(line.strip())
     for target in ("api", "locust"):
-        chain, stage = [], target
+        chain: list[str] = []
+        stage: str | None = target
         while stage:
             chain.insert(0, stage)
             stage = stages[stage][0]

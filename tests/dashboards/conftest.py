@@ -117,14 +117,14 @@ def fake_exposition(n: int) -> str:
     add("redis_memory_used_bytes", 1_000_000)
     add("redis_connected_clients", 5)
     add("pgbouncer_up", 1)
-    for name, value in (
+    for name, figure in (
         ("pgbouncer_pools_client_active_connections", 10),
         ("pgbouncer_pools_client_waiting_connections", 1),
         ("pgbouncer_pools_server_active_connections", 8),
         ("pgbouncer_pools_server_idle_connections", 2),
         ("pgbouncer_pools_client_maxwait_seconds", 0.2),
     ):
-        add(name, value, database="board", user="board")
+        add(name, figure, database="board", user="board")
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,11 +97,11 @@ def test_repository_dashboards_are_found_without_a_path() -> None:
 
 def test_missing_exporter_names_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     panel = d.PanelQueries("u", "U", 1, "t", "s", "timeseries", None, (), "pgbouncer_exporter", "not in Debian")
-    monkeypatch.setattr(d.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(d, "_module_exists", lambda name: False)
     reason = d.missing_exporter(panel)
     assert reason is not None and "pgbouncer_exporter" in reason and "not in Debian" in reason
-    monkeypatch.setattr(d.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     assert d.missing_exporter(panel) is None
 
 
@@ -115,7 +116,7 @@ def test_missing_exporter_trusts_the_callers_list() -> None:
 def test_the_labs_pgbouncer_stand_in_counts_as_the_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
     """The lab ships loadlab.pgbouncer_exporter with the prometheus-community names."""
     panel = d.PanelQueries("u", "U", 1, "t", "s", "timeseries", None, (), "pgbouncer_exporter", "not in Debian")
-    monkeypatch.setattr(d.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     assert d.missing_exporter(panel) is None
 
 

@@ -35,7 +35,8 @@ def processes_under(folder: Path) -> list[str]:
 
 
 def listening_ports() -> set[int]:
-    return {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    listening = [c.laddr for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+    return {address.port for address in listening if address}
 
 
 #: What the page shows a reader, gathered in the browser after the load event.

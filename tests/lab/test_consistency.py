@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from board.metrics import OVERLOAD_REASONS
 from loadlab import consistency
 from loadlab.api_counts import OTHER_503, Snapshot, delta
 from loadlab.result import REASON_503, ROWS, STATUS, Counts, Endpoint
@@ -90,7 +91,8 @@ def test_a_drills_probe_adds_its_own_requests_to_the_clients() -> None:
     result.client_counts = login_run(11)
     result.server_counts = server({"executor_full": 12}, {"503": 12})
     consistency.recheck(result, Counts({"503": 1}, {"executor_full": 1, OTHER_503: 0}))
-    assert result.consistency is not None and result.consistency.ok, result.consistency.mismatches
+    assert result.consistency is not None
+    assert result.consistency.ok, result.consistency.mismatches
 
 
 def test_the_server_side_is_the_difference_of_two_scrapes() -> None:
@@ -116,7 +118,7 @@ def test_every_503_text_the_api_sends_has_its_reason() -> None:
     assert len(texts) >= 6, texts
     assert {t: consistency.reason_of(t) for t in texts} == {t: consistency.SHED_TEXTS.get(t) for t in texts}
     assert consistency.reason_of('{"detail":"database unavailable"}') == OTHER_503
-    assert set(consistency.SHED_TEXTS.values()) == set(consistency.OVERLOAD_REASONS)
+    assert set(consistency.SHED_TEXTS.values()) == set(OVERLOAD_REASONS)
 
 
 def test_the_dominant_cause_names_the_reason_and_the_endpoint() -> None:

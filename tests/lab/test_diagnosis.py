@@ -11,7 +11,7 @@ import yaml
 
 from loadlab import dashboards, demand, diagnosis, planted, presets, report, saturation_rules
 from loadlab.diagnosis import STEP, Setup, diagnose, thresholds_for
-from loadlab.result import RunResult
+from loadlab.result import Diagnosis, RunResult
 from tests.dashboards.test_dash_contracts import BUILTIN, CONTRACTS, contract_metrics
 from tests.lab.sample_result import sample_result
 from tests.lab.test_planted import SUITE_CASES
@@ -42,7 +42,7 @@ def quiet_traces() -> dict[str, list[list[float]]]:
     return {s.key: low() for s in diagnosis.SIGNALS}
 
 
-def run(traces: dict[str, list[list[float]]]) -> diagnosis.Diagnosis:
+def run(traces: dict[str, list[list[float]]]) -> Diagnosis:
     return diagnose(traces, thresholds_for(SETUP), SETUP)
 
 
@@ -132,7 +132,9 @@ def test_a_compare_says_how_the_same_signal_looked_in_the_other_presets() -> Non
     calm["db_pool_wait"] = trace([0.01] * 10)
     runs = {"seed-baseline": run(saturated), "tuned": run(calm), "other": None}
     diagnosis.compare(runs)
-    elsewhere = runs["seed-baseline"].findings[0].elsewhere
+    baseline = runs["seed-baseline"]
+    assert baseline is not None
+    elsewhere = baseline.findings[0].elsewhere
     assert elsewhere["tuned"] == "stayed under: peak 10 ms (threshold 100 ms)"
     assert elsewhere["other"] == "no diagnosis"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from loadlab import drills, presets
+from loadlab.drill import DrillOutcome
 from loadlab.loadtest import LoadOptions
 from tests.lab.helpers import processes_under
 from tests.tools import missing_tool
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.e2e
 LOAD = LoadOptions(users=20, spawn_rate=10, duration=35, workers=2, accounts=20)
 
 
-def run(tmp_path: Path, name: str) -> drills.DrillOutcome:
+def run(tmp_path: Path, name: str) -> DrillOutcome:
     outcome = drills.run_drill(tmp_path, presets.load("tuned"), drills.DRILLS[name], LOAD, quiet=True)
     assert processes_under(outcome.result.outdir.parent) == []
     return outcome

@@ -8,6 +8,7 @@ from pathlib import Path
 from loadlab import fingerprint
 from loadlab.cpulimit import CpuLimit
 from loadlab.formats import machine_line
+from loadlab.result import Machine
 from tests.tools import missing_tool
 
 
@@ -54,7 +55,7 @@ def test_the_timings_are_taken() -> None:
 
 
 def test_the_fingerprint_line_names_every_figure() -> None:
-    machine = fingerprint.Machine(2, 1.4, "AMD EPYC", "1.4 CPUs (/sys/fs/cgroup/cpu/loadlab)", 76.2, 848.4, 0.31)
+    machine = Machine(2, 1.4, "AMD EPYC", "1.4 CPUs (/sys/fs/cgroup/cpu/loadlab)", 76.2, 848.4, 0.31)
     assert machine_line(machine) == (
         "machine: AMD EPYC, 2 cores (1.4 usable, quota 1.4 CPUs (/sys/fs/cgroup/cpu/"
         "loadlab)); bcrypt cost-10 verify 76 ms, Python loop 848 ms; load average "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import jsonschema
 import pytest
@@ -16,7 +17,11 @@ from loadlab import knobs, presets
 SCHEMA = json.loads(presets.CHART_SCHEMA.read_text())
 API_ENV = SCHEMA["properties"]["api"]["properties"]["env"]
 # A valid base (a JWT secret; the smallest page default, so no page maximum trips the cross-field check).
-BASE = {"database_url": "postgresql+psycopg://u:p@127.0.0.1:1/db", "jwt_secret": "k" * 40, "page_default_limit": 1}
+BASE: dict[str, Any] = {
+    "database_url": "postgresql+psycopg://u:p@127.0.0.1:1/db",
+    "jwt_secret": "k" * 40,
+    "page_default_limit": 1,
+}
 
 
 def _api_accepts(field: str, value: str) -> bool:

@@ -63,7 +63,8 @@ def kept_run(tmp_path_factory: pytest.TempPathFactory) -> KeptRun:
     run_dir = root / "e2e"
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
     state = json.loads((run_dir / "state.json").read_text())
-    problems, skipped = ["no prometheus kept"], []
+    problems: list[str] = ["no prometheus kept"]
+    skipped: list[str] = []
     if "prometheus" in state["urls"]:
         problems, skipped = live_problems(state["urls"]["prometheus"], summary["started_at"], summary["ended_at"])
     alive = processes_under(run_dir)
@@ -114,7 +115,8 @@ def test_report_has_every_part(finished_run: tuple[subprocess.CompletedProcess[s
 def test_every_acknowledged_write_is_a_row(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, run_dir = finished_run
     result = RunResult.load(run_dir / "report" / "summary.json")
-    assert result.consistency is not None and result.consistency.ok, consistency_line(result.consistency)
+    assert result.consistency is not None
+    assert result.consistency.ok, consistency_line(result.consistency)
     [posts] = [c for c in result.consistency.rows if c.subject == "posts"]
     assert posts.clients > 0
     assert posts.clients == posts.server

@@ -6,6 +6,7 @@ import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ STEADY = Window(
 )
 
 
-def windows(**last: float) -> list[Window]:
+def windows(**last: Any) -> list[Window]:
     """Four steady windows, the last one changed as given."""
     steady = [replace(STEADY, at=300.0 * (i + 1)) for i in range(3)]
     return [*steady, replace(STEADY, at=1200, **last)]

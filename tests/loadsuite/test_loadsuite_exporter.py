@@ -19,7 +19,7 @@ from loadsuite.histogram import histogram_quantile, percentile
 class Entry:
     num_requests: int
     num_failures: int
-    response_times: dict[int, int]
+    response_times: dict[int | float, int]
     total_response_time: float
 
 

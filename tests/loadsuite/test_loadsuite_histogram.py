@@ -11,6 +11,7 @@ import pytest
 
 from loadsuite.histogram import (
     BUCKET_BOUNDS_MS,
+    ResponseTimes,
     bucket_index,
     cumulative_buckets,
     diff_response_times,
@@ -21,7 +22,7 @@ from loadsuite.histogram import (
 
 def test_percentile_walks_like_locust() -> None:
     # 100 samples: 90 at 10 ms, 9 at 200 ms, 1 at 3000 ms (Locust's keys are rounded values)
-    rts = {10: 90, 200: 9, 3000: 1}
+    rts: ResponseTimes = {10: 90, 200: 9, 3000: 1}
     assert percentile(rts, 0.50) == 10
     assert percentile(rts, 0.89) == 10
     assert percentile(rts, 0.90) == 200  # Locust: the slowest bucket leaving <= 90 samples below it
@@ -32,7 +33,7 @@ def test_percentile_walks_like_locust() -> None:
 
 def test_percentile_matches_locusts_own_function() -> None:
     """Ask the installed Locust (in a subprocess: importing it here would monkey-patch pytest)."""
-    cases = [{10: 90, 200: 9, 3000: 1}, {3: 7, 8: 1, 140: 12, 2300: 4}, {58000: 2, 1: 1}]
+    cases: list[ResponseTimes] = [{10: 90, 200: 9, 3000: 1}, {3: 7, 8: 1, 140: 12, 2300: 4}, {58000: 2, 1: 1}]
     quantiles = [0.5, 0.66, 0.9, 0.95, 0.99, 1.0]
     code = (
         "import json, sys\n"
@@ -60,7 +61,7 @@ def test_cumulative_buckets_place_boundary_values_in_their_le_bucket() -> None:
 
 
 def test_cumulative_buckets_are_monotonic_and_end_with_the_total() -> None:
-    rts = {1: 4, 37: 10, 480: 7, 9900: 2, 61000: 1}
+    rts: ResponseTimes = {1: 4, 37: 10, 480: 7, 9900: 2, 61000: 1}
     buckets = cumulative_buckets(rts)
     counts = [c for _, c in buckets]
     assert counts == sorted(counts)
@@ -89,7 +90,7 @@ def test_histogram_quantile_needs_inf_bucket() -> None:
 
 
 def test_exported_quantile_within_one_bucket_of_locust_p95() -> None:
-    rts = {3: 100, 8: 300, 12: 250, 45: 80, 130: 40, 900: 9, 2400: 1}
+    rts: ResponseTimes = {3: 100, 8: 300, 12: 250, 45: 80, 130: 40, 900: 9, 2400: 1}
     locust_p95 = percentile(rts, 0.95) / 1000.0
     exported = histogram_quantile(0.95, cumulative_buckets(rts))
     assert abs(bucket_index(exported) - bucket_index(locust_p95)) <= 1

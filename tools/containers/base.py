@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from containers.engine import podman
 
@@ -76,7 +77,7 @@ def build_base(stands_for: str, workdir: Path, log: Path) -> tuple[str, bool]:
     return tag, True
 
 
-def _configure(root: Path, out: object) -> None:
+def _configure(root: Path, out: BinaryIO) -> None:
     for path, content in FILES.items():
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)

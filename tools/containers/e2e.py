@@ -106,8 +106,8 @@ class Run:
         values_file = self.workdir / "e2e-values.yaml"
         values_file.write_text(yaml.safe_dump(values, sort_keys=False))
         chart = Path(self.args.chart)
-        values = ["-f", str(chart / PRESET), "-f", str(values_file)]
-        argv = [_helm(), "template", self.release, str(chart), "--namespace", NAMESPACE, *values]
+        value_files = ["-f", str(chart / PRESET), "-f", str(values_file)]
+        argv = [_helm(), "template", self.release, str(chart), "--namespace", NAMESPACE, *value_files]
         # helm writes caches and config: keep them out of $HOME and the repository
         env = {
             **os.environ,
@@ -170,7 +170,8 @@ class Run:
         # Not there in time (or the run ended first): carry on, the checks below say what was missing
         master_ended = self.stack.ended_check(master)
         _poll(lambda: self._worker_has_users(query, extra.name) or master_ended(), RUN_START_TIMEOUT)
-        self.summary.up = _poll(lambda: _all_up(query), UP_TIMEOUT) or _up(query)
+        all_up = _poll(lambda: _all_up(query), UP_TIMEOUT)
+        self.summary.up = all_up or _up(query)
         self.published = self.stack.published_ports()
         for pod in self.stack.pods.values():
             for state in self.stack.states(pod):
