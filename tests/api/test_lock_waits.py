@@ -34,8 +34,12 @@ async def lock_waits(exporter: Exporter) -> float:
     """The exporter's gauge (labelled with the server it reads, whose port differs in each run)."""
     async with httpx.AsyncClient(timeout=30) as client:
         text = (await client.get(f"http://{exporter.target}/metrics")).text
-    values = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-              if sample.name == "pg_lock_waits_backends"]  # fmt: skip
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "pg_lock_waits_backends"
+    ]
     assert len(values) == 1, "the exporter did not run our custom query"
     return values[0]
 

@@ -27,8 +27,15 @@ class MisdirectedRun(LocustRun):
 
 def test_a_worker_that_never_joins_fails_the_run_with_its_name_and_stops_everything(tmp_path: Path) -> None:
     options = LoadOptions(users=1, spawn_rate=1, duration=5, workers=1, scenario="bare")
-    run = MisdirectedRun(tmp_path, tmp_path / "report", "http://127.0.0.1:9", options, exporter_port=free_port(),
-                         run_id="never-joins", join_timeout=5)  # fmt: skip
+    run = MisdirectedRun(
+        tmp_path,
+        tmp_path / "report",
+        "http://127.0.0.1:9",
+        options,
+        exporter_port=free_port(),
+        run_id="never-joins",
+        join_timeout=5,
+    )
     run.start()
     with pytest.raises(ServiceError) as failed:
         run.wait()
