@@ -53,8 +53,11 @@ def _run_job(pg: Postgres, workdir: Path, superuser_password: str) -> subprocess
     roles.mkdir(exist_ok=True)
     sql = get(objs, "ConfigMap", "loadlab-postgresql-initdb")["data"]["10-db-roles.sql"]
     (roles / "10-db-roles.sql").write_text(sql)
-    secrets = {"postgres-password": superuser_password, "database-password": pg.password,
-               "database-owner-password": pg.owner_password}  # fmt: skip
+    secrets = {
+        "postgres-password": superuser_password,
+        "database-password": pg.password,
+        "database-owner-password": pg.owner_password,
+    }
     env = {"PATH": f"{PG_BIN}:{os.environ['PATH']}"}
     for name, value in env_map(c).items():
         env[name] = secrets[value["secretKeyRef"]["key"]] if isinstance(value, dict) else value
@@ -66,8 +69,15 @@ def _run_job(pg: Postgres, workdir: Path, superuser_password: str) -> subprocess
 
 
 def _connect(pg: Postgres, user: str, password: str) -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=pg.port, user=user, password=password, dbname=DB_NAME,
-                           autocommit=True, connect_timeout=10)  # fmt: skip
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=pg.port,
+        user=user,
+        password=password,
+        dbname=DB_NAME,
+        autocommit=True,
+        connect_timeout=10,
+    )
 
 
 def _check_least_privilege(pg: Postgres, superuser_password: str, rows: int) -> None:
@@ -136,9 +146,8 @@ def test_on_an_install_from_before_the_roles_the_job_converts_it(tmp_workdir):
         held.close()
         _check_least_privilege(pg, NEW_SUPERUSER_PASSWORD, rows=2)
         with _connect(pg, "postgres", NEW_SUPERUSER_PASSWORD) as admin:
-            assert admin.execute(
-                "SELECT rolname, rolcanlogin FROM pg_roles WHERE oid = 10"
-            ).fetchone() == ("loadlab_bootstrap", False)  # fmt: skip
+            bootstrap = admin.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE oid = 10").fetchone()
+            assert bootstrap == ("loadlab_bootstrap", False)
         again = _run_job(pg, tmp_workdir / "pre-roles-upgrade", NEW_SUPERUSER_PASSWORD)
         assert again.returncode == 0, again.stderr
         assert "converting" not in again.stdout
