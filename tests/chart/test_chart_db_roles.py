@@ -82,7 +82,8 @@ def _connect(pg: Postgres, user: str, password: str) -> psycopg.Connection:
 
 def _check_least_privilege(pg: Postgres, superuser_password: str, rows: int) -> None:
     with _connect(pg, "postgres", superuser_password) as admin:
-        roles = dict(admin.execute("SELECT rolname, rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles").fetchall())
+        powers = "SELECT rolname, rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles"
+        roles: dict[str, bool] = dict(admin.execute(powers).fetchall())
         assert roles["postgres"] is True and roles[DB_USER] is False and roles[DB_OWNER] is False
         member_of = admin.execute(
             "SELECT count(*) FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = %s)",
