@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ from tests.browser import Browser
 
 def loadlab_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "loadlab.cli", *args]
+
+
+def as_from_a_terminal() -> None:
+    """`preexec_fn` of a child that must see Ctrl-C: SIGINT back to its default. Python keeps SIGINT ignored when it
+    starts with it ignored (the suite run as a background job of a script, or under nohup), and a child inherits
+    that: the lab would never see the test's Ctrl-C and run its full length."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def lab_env() -> dict[str, str]:

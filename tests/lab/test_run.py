@@ -18,7 +18,7 @@ import pytest
 from loadlab.dashboards import live_problems
 from loadlab.formats import consistency_line
 from loadlab.result import REASON_503, STATUS, RunResult
-from tests.lab.helpers import lab_env, listening_ports, loadlab_argv, look_at, processes_under
+from tests.lab.helpers import as_from_a_terminal, lab_env, listening_ports, loadlab_argv, look_at, processes_under
 
 pytestmark = pytest.mark.e2e
 
@@ -184,6 +184,7 @@ def test_ctrl_c_half_way_stops_everything_and_says_so(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env=lab_env(),
+        preexec_fn=as_from_a_terminal,
     )
     run_dir = root / "intr"
     deadline = time.monotonic() + 120
