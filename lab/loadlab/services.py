@@ -8,7 +8,6 @@ use these same classes, so what the tests prove is what the lab runs.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from loadlab import commands
+from loadlab import commands, diskfill
 from loadlab.process import Process, ServiceError, free_port, give_to, port_is_open, run_to_completion, service_user
 
 PG_BIN = Path(os.environ.get("LOADLAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -226,10 +225,7 @@ class Postgres(Service):
     def fill_disk(self) -> None:
         """Take every free byte of the data disk: Postgres can no longer grow a table or an index."""
         assert self._mounted, "fill_disk needs Postgres(data_disk_mb=...)"
-        stat = os.statvfs(self.data_dir)
-        # No space left (OSError) is what we want: a few pages Postgres took meanwhile are full too.
-        with self.filler.open("wb") as handle, contextlib.suppress(OSError):
-            os.posix_fallocate(handle.fileno(), 0, stat.f_bavail * stat.f_frsize)
+        diskfill.fill(self.filler)
 
     def free_disk(self) -> None:
         self.filler.unlink(missing_ok=True)
