@@ -161,8 +161,8 @@ def dominant_cause(result: RunResult) -> str:
         endpoint, _, message = key.partition(": ")
         status = status_in(message)
         if status == "503":
-            reason = reason_of(message)
-            what = f"503 {reason}" + next((f" ({t})" for t, r in SHED_TEXTS.items() if r == reason), "")
+            # The text the client got: one reason has two (a full queue, a queue too slow), and they differ in cause.
+            what = f"503 {reason_of(message)}" + next((f" ({t})" for t in SHED_TEXTS if t in message), "")
         elif status == "0":
             what = "no response"
         else:

@@ -127,6 +127,16 @@ def test_the_dominant_cause_names_the_reason_and_the_endpoint() -> None:
     assert consistency.dominant_cause(result) == f"56 of 59 failures are 503 executor_full ({FULL}) on POST /auth/login"
 
 
+def test_the_dominant_cause_quotes_the_text_the_clients_got() -> None:
+    """The bcrypt queue refuses with two texts under one reason: the cause names the one that was sent."""
+    slow = "server busy: password hashing queue too slow"
+    result = sample_result(Path("/nowhere"), passed=False)
+    result.failures = {
+        f"POST /auth/login: CatchResponseError('expected 200, got 503: \\'{{\"detail\":\"{slow}\"}}\\'')": 7
+    }
+    assert consistency.dominant_cause(result) == f"7 of 7 failures are 503 executor_full ({slow}) on POST /auth/login"
+
+
 def test_without_failures_the_cause_is_the_widest_latency_break() -> None:
     result = sample_result(Path("/nowhere"), passed=False)
     result.failures = {}
