@@ -352,6 +352,16 @@ def value_at(points: Trace, t: float) -> float | None:
     return min(points, key=lambda p: abs(p[0] - t))[1] if points else None
 
 
+#: The API times Redis commands and writes on its event loop: a loop that ran late (busy, or waiting for a CPU)
+#: is in those figures, so these findings name it first.
+LOOP_TIMERS = ("loop_lag", "api_loop_demand")
+
+
+def _crossed(traces: dict[str, Trace], keys: Sequence[str]) -> list[str]:
+    """The figures of the signals among `keys` that saturated in the run."""
+    return [BY_KEY[k].figure for k in keys if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None]
+
+
 def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, Trace]) -> str:
     """The knob, preset key or scaling action that addresses this resource, with the figure that justifies it."""
     env = setup.env
@@ -417,13 +427,10 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
             f"(BOARD_DB_POOL_SIZE, `pgbouncer.poolSize`) only queue more statements behind it: {peak} waited "
             f"(mean, at the peak)"
         )
+    late_loop = _crossed(traces, LOOP_TIMERS)
     if key == "commit_latency":
         # Their own signals saturated in the run: a write waited for them before it could commit.
-        blocked = [
-            BY_KEY[k].figure
-            for k in ("lock_waits", "pgbouncer_wait")
-            if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None
-        ]
+        blocked = _crossed(traces, ("lock_waits", "pgbouncer_wait")) + late_loop
         if blocked:
             return f"see {' and '.join(blocked)} first: a write waits for them before it commits (p95 {peak})"
         return (
@@ -445,6 +452,11 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
         return (
             f"more bcrypt threads (BOARD_EXECUTOR_WORKERS, now {now}) while CPUs are idle, else a lower cost "
             f"(BOARD_BCRYPT_ROUNDS, now {rounds}) or more API replicas: tasks waited {peak} (p95) for a thread"
+        )
+    if key == "redis_latency" and late_loop:
+        return (
+            f"see {' and '.join(late_loop)} first: the API times each Redis command on its event loop, so a late "
+            f"loop makes Redis look slow (p95 {peak})"
         )
     if key in ("redis_latency", "redis_errors"):
         return (

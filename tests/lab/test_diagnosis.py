@@ -276,3 +276,18 @@ def test_slow_commits_with_no_lock_or_queue_point_at_the_wal_disk() -> None:
     found = run(traces)
     assert [f.resource for f in found.findings] == [diagnosis.PGBOUNCER, diagnosis.COMMITS]
     assert found.findings[1].next_step.startswith("see clients waiting in PgBouncer (mean) first")
+
+
+def test_slow_commits_and_redis_under_a_late_loop_point_at_the_loop() -> None:
+    """Both are timed on the API's event loop: with the loop late, the loop is the finding to act on, not the disk."""
+    traces = quiet_traces()
+    traces["loop_lag"] = trace([0, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2])
+    traces["commit_latency"] = trace([0, 0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    traces["redis_latency"] = trace([0, 0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2])
+    steps = {f.resource: f.next_step for f in run(traces).findings}
+    assert steps[diagnosis.COMMITS].startswith("see event-loop lag p90 first"), steps
+    assert steps[diagnosis.REDIS].startswith("see event-loop lag p90 first: the API times each Redis command"), steps
+    traces["loop_lag"] = low()
+    steps = {f.resource: f.next_step for f in run(traces).findings}
+    assert "`postgresql.persistence.storageClass`" in steps[diagnosis.COMMITS]
+    assert steps[diagnosis.REDIS].startswith("look at Redis")
