@@ -300,8 +300,11 @@ def diagnose(traces: dict[str, Trace], thresholds: dict[str, float], setup: Setu
         for key in CONTEXT_FOR.get(signal.key, ()):
             if key in traces and (near := value_at(traces[key], t)) is not None:
                 finding.evidence[CONTEXT[key][0] if key in CONTEXT else BY_KEY[key].figure] = _round(near)
-        finding.next_step = next_step(signal, finding, setup, traces)
         crossed.append(finding)
+    # A next step may send the reader to another saturated signal first (one that explains this one's figure).
+    saturated = {f.signal for f in crossed}
+    for finding in crossed:
+        finding.next_step = next_step(BY_KEY[finding.signal], finding, setup, saturated)
     findings = order(crossed)
     # A resource's later signals are no finding of their own, but the table of every signal shows when they crossed.
     quiet = [f for f in crossed if f not in findings] + quiet
@@ -357,12 +360,12 @@ def value_at(points: Trace, t: float) -> float | None:
 LOOP_TIMERS = ("loop_lag", "api_loop_demand")
 
 
-def _crossed(traces: dict[str, Trace], keys: Sequence[str]) -> list[str]:
+def _figures(keys: Sequence[str], saturated: set[str]) -> list[str]:
     """The figures of the signals among `keys` that saturated in the run."""
-    return [BY_KEY[k].figure for k in keys if crossing(traces.get(k) or [], BY_KEY[k].threshold) is not None]
+    return [BY_KEY[k].figure for k in keys if k in saturated]
 
 
-def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, Trace]) -> str:
+def next_step(signal: Signal, finding: Finding, setup: Setup, saturated: set[str]) -> str:
     """The knob, preset key or scaling action that addresses this resource, with the figure that justifies it."""
     env = setup.env
     peak = _show(finding.peak or 0.0, signal.unit)
@@ -427,10 +430,10 @@ def next_step(signal: Signal, finding: Finding, setup: Setup, traces: dict[str, 
             f"(BOARD_DB_POOL_SIZE, `pgbouncer.poolSize`) only queue more statements behind it: {peak} waited "
             f"(mean, at the peak)"
         )
-    late_loop = _crossed(traces, LOOP_TIMERS)
+    late_loop = _figures(LOOP_TIMERS, saturated)
     if key == "commit_latency":
         # Their own signals saturated in the run: a write waited for them before it could commit.
-        blocked = _crossed(traces, ("lock_waits", "pgbouncer_wait")) + late_loop
+        blocked = _figures(("lock_waits", "pgbouncer_wait"), saturated) + late_loop
         if blocked:
             return f"see {' and '.join(blocked)} first: a write waits for them before it commits (p95 {peak})"
         return (
