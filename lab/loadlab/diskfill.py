@@ -16,9 +16,9 @@ FIRST_CHUNK = 1 << 20
 
 
 def fill(path: Path) -> int:
-    """Grow the file at `path` until its filesystem has no free page left; return the bytes it took."""
+    """Grow the file at `path` until its filesystem has no free page left; return the file's size then."""
     page = os.statvfs(path.parent).f_frsize
-    taken, chunk = 0, FIRST_CHUNK
+    chunk = FIRST_CHUNK
     with path.open("ab") as handle:
         taken = os.fstat(handle.fileno()).st_size
         while chunk >= page:
